@@ -1,0 +1,106 @@
+"""Compose the ASGI app: which services, which paths, the shared middleware and error pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from lmsauth.canvas import tokens as canvas_tokens
+from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.errors import not_found
+from lmsauth.canvas.routes import canvas_routes
+from lmsauth.core.db import Database
+from lmsauth.core.errors import BadParameters
+from lmsauth.core.keys import KeyRing
+from lmsauth.core.web import BodyLimitMiddleware, SecurityHeadersMiddleware
+from lmsauth.settings import Settings
+
+log = logging.getLogger("lmsauth")
+STATIC = Path(__file__).parent / "core" / "static"
+
+
+async def _cleanup_forever(db: Database, interval: float) -> None:
+    """Remove rows that can never be used again (expired codes, sessions, revoked tokens)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            async with db.session(write=True) as session:
+                await canvas_tokens.remove_expired(session)
+        except Exception:  # a failed sweep must not stop the next one
+            log.exception("periodic clean-up failed")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The whole server. Migrations are applied by the caller (``lmsauth serve``, tests)."""
+    settings = settings or Settings()
+    db = Database(settings.resolved_database_url)
+    keyring = KeyRing(db, settings.resolved_secret_key)
+    canvas = CanvasContext(settings=settings, db=db, keyring=keyring)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await keyring.load()
+        sweeper = asyncio.create_task(_cleanup_forever(db, settings.cleanup_interval_seconds))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await db.dispose()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if request.url.path.startswith("/api/") and exc.status_code == 404:
+            return not_found().response()
+        if exc.status_code == 404:
+            return canvas.render(
+                request,
+                "message.html",
+                404,
+                title="Page not found",
+                message="The page you asked for does not exist.",
+            )
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+
+    async def bad_parameters(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BadParameters)
+        return PlainTextResponse(exc.message, status_code=413 if "too large" in exc.message else 400)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"errors": [{"message": "An error occurred."}]}, status_code=500)
+        return PlainTextResponse("Internal server error", status_code=500)
+
+    app = Starlette(
+        routes=[
+            *canvas_routes(canvas),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        middleware=[
+            Middleware(SecurityHeadersMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+        exception_handlers={
+            HTTPException: http_error,
+            BadParameters: bad_parameters,
+            Exception: server_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.keyring = keyring
+    return app

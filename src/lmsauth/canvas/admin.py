@@ -1,0 +1,199 @@
+"""Administrative operations on Canvas's data, shared by the CLI and seed files.
+
+Each function runs inside a caller's transaction and validates its input, raising
+``AdminError`` with a message meant for the operator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lmsauth.canvas import scopes as scope_rules
+from lmsauth.canvas.models import Account, DeveloperKey, Login, User, local_id
+from lmsauth.canvas.redirects import OUT_OF_BAND
+from lmsauth.canvas.tokens import parse_client_id
+from lmsauth.core import secrets
+
+DEFAULT_ACCOUNT_NAME = "Site Admin"
+
+
+class AdminError(ValueError):
+    """Invalid input to an administrative operation."""
+
+
+async def root_account(session: AsyncSession, name: str | None = None) -> Account:
+    """The server's root account, created on first use."""
+    account = await session.scalar(select(Account).order_by(Account.id).limit(1))
+    if account is None:
+        account = Account(name=name or DEFAULT_ACCOUNT_NAME)
+        session.add(account)
+        await session.flush()
+    elif name and account.name != name:
+        account.name = name
+    return account
+
+
+def _names(name: str) -> tuple[str, str]:
+    parts = name.split()
+    sortable = f"{parts[-1]}, {' '.join(parts[:-1])}" if len(parts) > 1 else name
+    return sortable, name
+
+
+async def upsert_user(
+    session: AsyncSession,
+    *,
+    login: str,
+    password: str,
+    name: str,
+    admin: bool = False,
+    email: str | None = None,
+    locale: str | None = None,
+    avatar_url: str | None = None,
+) -> tuple[User, bool]:
+    """Create the user with this login, or bring an existing one in line; ``(user, created)``."""
+    login = login.strip()
+    if not login or len(login) > 255:
+        raise AdminError("login must be 1 to 255 characters")
+    if not password:
+        raise AdminError("password must not be empty")
+    if not name.strip() or len(name) > 255:
+        raise AdminError("name must be 1 to 255 characters")
+    account = await root_account(session)
+    existing = await session.scalar(
+        select(Login).where(Login.account_id == account.id, Login.unique_id_normalized == login.lower())
+    )
+    sortable, short = _names(name.strip())
+    if existing is not None:
+        user = await session.get(User, existing.user_id)
+        assert user is not None
+        if not secrets.verify_password(existing.password_hash, password):
+            existing.password_hash = secrets.hash_password(password)
+        user.name, user.sortable_name, user.short_name = name.strip(), sortable, short
+        user.is_admin, user.email, user.locale = admin, email, locale
+        user.avatar_url = avatar_url
+        return user, False
+    user = User(
+        name=name.strip(),
+        sortable_name=sortable,
+        short_name=short,
+        is_admin=admin,
+        email=email if email is not None else (login if "@" in login else None),
+        locale=locale,
+        avatar_url=avatar_url,
+    )
+    session.add(user)
+    await session.flush()
+    session.add(
+        Login(
+            user_id=user.id,
+            account_id=account.id,
+            unique_id=login,
+            unique_id_normalized=login.lower(),
+            password_hash=secrets.hash_password(password),
+        )
+    )
+    await session.flush()
+    return user, True
+
+
+def _validate_redirects(uris: list[str], legacy: str | None) -> None:
+    from urllib.parse import urlsplit
+
+    for uri in [*uris, *([legacy] if legacy else [])]:
+        if len(uri) > 4096:
+            raise AdminError("a redirect URI is longer than 4096 characters")
+        if uri == OUT_OF_BAND:
+            continue
+        try:
+            parts = urlsplit(uri)
+        except ValueError as exc:
+            raise AdminError(f"not a URL: {uri}") from exc
+        if not parts.scheme or not parts.netloc:
+            raise AdminError(f"redirect URI must be absolute: {uri}")
+
+
+async def save_developer_key(
+    session: AsyncSession,
+    *,
+    name: str,
+    redirect_uris: list[str],
+    scopes: list[str] | None = None,
+    require_scopes: bool = False,
+    trusted: bool = False,
+    client_type: str = "confidential",
+    legacy_redirect_uri: str | None = None,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    active: bool = True,
+    binding: str = "on",
+    icon_url: str | None = None,
+    email: str | None = None,
+) -> tuple[DeveloperKey, str | None]:
+    """Create (or, with a known ``client_id``, update) a key; returns the secret when one was set.
+
+    The legacy ``redirect_uri`` that Canvas's lenient domain rule uses defaults to the first
+    redirect URI, so ``--redirect-uri https://app.example`` also admits its subdomains.
+    """
+    scopes = list(dict.fromkeys(scopes or []))
+    unknown = [scope for scope in scopes if not scope_rules.is_known(scope)]
+    if unknown:
+        raise AdminError(f"scopes cannot contain {', '.join(unknown)}")
+    if not name.strip():
+        raise AdminError("name must not be empty")
+    if not redirect_uris:
+        raise AdminError("at least one redirect URI is required")
+    if client_type not in ("confidential", "public"):
+        raise AdminError("client type must be confidential or public")
+    if binding not in ("on", "off", "allow"):
+        raise AdminError("binding must be on, off or allow")
+    legacy = legacy_redirect_uri or next((u for u in redirect_uris if u != OUT_OF_BAND), None)
+    _validate_redirects(redirect_uris, legacy)
+    if client_secret is not None and len(client_secret) < 16:
+        raise AdminError("a client secret must be at least 16 characters")
+    key: DeveloperKey | None = None
+    if client_id is not None:
+        parsed = parse_client_id(client_id)
+        if parsed is None:
+            raise AdminError("client_id must be a positive integer")
+        key = await session.get(DeveloperKey, local_id(parsed))
+    secret = client_secret
+    account = await root_account(session)
+    if key is None:
+        secret = secret or secrets.canvas_slug(64)
+        key = DeveloperKey(secret_digest=secrets.digest(secret), account_id=account.id)
+        if client_id is not None:
+            key.id = local_id(parse_client_id(client_id) or 0)
+        session.add(key)
+    elif secret is not None:
+        key.secret_digest = secrets.digest(secret)
+    key.name = name.strip()
+    key.redirect_uris = list(redirect_uris)
+    key.redirect_uri = legacy
+    key.scopes = scopes
+    key.require_scopes = require_scopes
+    key.trusted = trusted
+    key.client_type = client_type
+    key.workflow_state = "active" if active else "inactive"
+    key.binding_state = binding
+    key.icon_url = icon_url
+    key.email = email
+    await session.flush()
+    return key, secret
+
+
+async def list_developer_keys(session: AsyncSession) -> list[dict[str, Any]]:
+    rows = await session.scalars(select(DeveloperKey).order_by(DeveloperKey.id))
+    return [row.summary() for row in rows]
+
+
+async def set_developer_key_state(session: AsyncSession, client_id: str, state: str) -> DeveloperKey:
+    parsed = parse_client_id(client_id)
+    key = await session.get(DeveloperKey, local_id(parsed)) if parsed is not None else None
+    if key is None:
+        raise AdminError(f"no developer key with client_id {client_id}")
+    key.workflow_state = state
+    await session.flush()
+    return key

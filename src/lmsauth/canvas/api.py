@@ -1,0 +1,112 @@
+"""The Canvas REST API endpoints lmsauth serves, behind Bearer authentication (spec 7)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from lmsauth.canvas import scopes as scope_rules
+from lmsauth.canvas import tokens
+from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.errors import (
+    bad_request,
+    insufficient_scopes,
+    invalid_access_token,
+    not_found,
+    unauthenticated,
+    unauthorized,
+)
+from lmsauth.canvas.models import User, local_id
+from lmsauth.canvas.oauth2 import bearer_token
+from lmsauth.core import clock
+from lmsauth.core.errors import BadParameters, WireError
+from lmsauth.core.web import Params, read_params
+
+Handler = Callable[[Request, tokens.Bearer, Params], Awaitable[Response]]
+
+
+def user_profile(user: User, includes: set[str]) -> dict[str, Any]:
+    """``users#api_show`` for the caller (spec 7.5)."""
+    body: dict[str, Any] = {
+        "id": user.id,
+        "name": user.name,
+        "created_at": user.created_at.isoformat().replace("+00:00", "Z"),
+        "sortable_name": user.sortable_name,
+        "short_name": user.short_name,
+        "locale": user.locale,
+        "effective_locale": user.locale or "en",
+        "permissions": {
+            "can_update_name": True,
+            "can_update_avatar": False,
+            "limit_parent_app_web_access": False,
+        },
+    }
+    if user.avatar_url:
+        body["avatar_url"] = user.avatar_url
+    if user.email:
+        body["email"] = user.email
+    if "uuid" in includes:
+        body["uuid"] = user.uuid
+    return body
+
+
+class CanvasApi:
+    def __init__(self, ctx: CanvasContext) -> None:
+        self.ctx = ctx
+
+    def protected(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """Spec 7.1 to 7.4: find the Bearer token, check it, enforce ``url:`` scopes."""
+
+        async def endpoint(request: Request) -> Response:
+            try:
+                params = await read_params(request)
+                presented = bearer_token(request, params)
+            except BadParameters as exc:
+                return bad_request(exc.message).response()
+            if not presented:
+                return unauthenticated().response()
+            async with self.ctx.db.session() as session:
+                bearer = await tokens.authenticate(session, presented)
+                if bearer is None:
+                    return invalid_access_token().response()
+                if bearer.key.require_scopes and not scope_rules.allows(
+                    list(bearer.token.scopes), request.method, request.url.path
+                ):
+                    return insufficient_scopes().response()
+                needs_touch = bearer.token.last_used_at is None or (
+                    bearer.token.last_used_at + tokens.LAST_USED_GRANULARITY <= clock.now()
+                )
+            if needs_touch:
+                async with self.ctx.db.session(write=True) as session:
+                    await tokens.touch(session, bearer.token)
+            try:
+                return await handler(request, bearer, params)
+            except WireError as exc:
+                return exc.response()
+            except BadParameters as exc:
+                return bad_request(exc.message).response()
+
+        return endpoint
+
+    async def show_user(self, request: Request, bearer: tokens.Bearer, params: Params) -> Response:
+        """GET /api/v1/users/:id, where ``self`` is the caller."""
+        raw = request.path_params["user_id"]
+        includes = set(_include_values(params))
+        if raw == "self":
+            return JSONResponse(user_profile(bearer.user, includes))
+        if not raw.isdigit() or len(raw) > 19:
+            raise not_found()
+        async with self.ctx.db.session() as session:
+            user = await session.get(User, local_id(int(raw)))
+        if user is None or user.workflow_state == "deleted":
+            raise not_found()
+        if user.id != bearer.user.id and not bearer.user.is_admin:
+            raise unauthorized()
+        return JSONResponse(user_profile(user, includes))
+
+
+def _include_values(params: Params) -> list[str]:
+    return params.get_all("include[]") + params.get_all("include")

@@ -1,0 +1,458 @@
+"""Canvas's OAuth2 provider: /login/oauth2/auth, confirm, accept, deny, and the token endpoint.
+
+Follows ``Oauth2ProviderController`` and ``Canvas::OAuth::Provider`` (spec sections 3 to 6).
+Where the seed text or safety asks for more than Canvas does, the docstring of the rule says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+
+from lmsauth.canvas import scopes as scope_rules
+from lmsauth.canvas import sessions, tokens
+from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.errors import invalid_access_token, invalid_client, oauth_error, unknown_client
+from lmsauth.canvas.models import BrowserSession, DeveloperKey, User
+from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
+from lmsauth.core.errors import BadParameters, WireError
+from lmsauth.core.web import Params, read_params
+
+AUTH_PATH = "/login/oauth2/auth"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _truthy(value: str | None) -> bool:
+    """Rails' notion of a present flag: any value but blank, ``0`` or ``false``."""
+    return value is not None and value.strip().lower() not in ("", "0", "false", "f", "off", "no")
+
+
+def _redirect(location: str) -> RedirectResponse:
+    return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+class OAuth2Provider:
+    def __init__(self, ctx: CanvasContext) -> None:
+        self.ctx = ctx
+
+    # ------------------------------------------------------------------ /login/oauth2/auth
+
+    async def authorize(self, request: Request) -> Response:
+        """GET /login/oauth2/auth, in the order of spec 3.2."""
+        try:
+            params = await read_params(request, body=False)
+            if "code" in params or "error" in params:
+                return self._landing_page(request, params)
+            raw_scope = params.get("scope") if "scope" in params else params.get("scopes")
+            client_id = params.get("client_id")
+            redirect_uri = params.get("redirect_uri")
+            state = params.get("state")
+            purpose = params.get("purpose")
+            response_type = params.get("response_type")
+            prompt = params.get("prompt")
+            force_login = _truthy(params.get("force_login"))
+            unique_id = params.get("unique_id")
+            code_challenge = params.get("code_challenge")
+            challenge_method = params.get("code_challenge_method")
+            nonce = params.get("nonce")
+        except BadParameters as exc:
+            return oauth_error("invalid_request", exc.message).response()
+        requested_scopes = scope_rules.parse(raw_scope)
+
+        async with self.ctx.db.session(write=True) as session:
+            key = await tokens.find_active_key(session, client_id)
+            if key is None:
+                return unknown_client().response()
+            if not redirect_uri_allowed(
+                redirect_uri, list(key.redirect_uris), key.redirect_uri, strict=self.ctx.strict
+            ):
+                return oauth_error(
+                    "invalid_request", "redirect_uri does not match client settings"
+                ).response()
+            assert redirect_uri is not None
+            pending: dict[str, Any] = {
+                "client_id": key.id,
+                "redirect_uri": redirect_uri,
+                "scopes": requested_scopes,
+                "purpose": purpose,
+            }
+            if state is not None:
+                pending["state"] = state
+            if nonce is not None:
+                pending["nonce"] = nonce
+            # Spec 3.7: only S256 is stored; plain or a missing method is ignored, as in Canvas.
+            if code_challenge and challenge_method == "S256":
+                pending["code_challenge"] = code_challenge
+
+            def error(code: str, description: str) -> Response:
+                return self._to_client(pending, {"error": code, "error_description": description})
+
+            if key.require_scopes:
+                missing = scope_rules.not_granted(requested_scopes, list(key.scopes))
+                if missing is not None:
+                    return error("invalid_scope", scope_rules.invalid_scope_description(missing))
+            if not tokens.key_usable(key, await tokens.root_account_id(session)):
+                return error(
+                    "unauthorized_client",
+                    "Client does not have access to the specified Canvas account.",
+                )
+            if response_type != "code":
+                return error("unsupported_response_type", "Only response_type=code is permitted")
+            if self.ctx.strict and "code_challenge" not in pending:
+                # RFC 9700 section 2.1.1: the strict profile requires PKCE (S256) of every client.
+                return error("invalid_request", "code_challenge with code_challenge_method=S256 is required")
+
+            browser = await sessions.load_or_start(session, request)
+            user = await self._user(session, browser.row)
+            if prompt is not None:
+                if prompt == "login":
+                    force_login = True
+                elif prompt == "none":
+                    if user is None:
+                        return error("login_required", "prompt=none but there is no current session")
+                    if not await self._auto_approvable(session, key, user, pending):
+                        return error(
+                            "interaction_required",
+                            "prompt=none but a token cannot be granted without user interaction",
+                        )
+                    return await self._issue_code_redirect(session, key, user, pending)
+                else:
+                    return error("unsupported_prompt_type", 'prompt must be "none" (or omitted)')
+
+            sessions.update_data(browser.row, oauth2=pending)
+            if user is not None and not force_login:
+                response = await self.confirmation_redirect(session, browser.row, key, user)
+            else:
+                query: dict[str, str] = {}
+                if force_login:
+                    query["force_login"] = "1"
+                if unique_id:
+                    query["pseudonym_session[unique_id]"] = unique_id
+                response = _redirect("/login/canvas" + ("?" + urlencode(query) if query else ""))
+            if browser.token:
+                sessions.set_cookie(response, browser.token, secure=self.ctx.settings.secure_cookies)
+            return response
+
+    def _landing_page(self, request: Request, params: Params) -> Response:
+        """Spec 3.6: the out-of-band landing page; the code is shown for the user to copy."""
+        try:
+            code, error = params.get("code"), params.get("error")
+        except BadParameters:
+            code, error = None, "invalid_request"
+        return self.ctx.render(request, "oob.html", code=code, error=error)
+
+    async def _user(self, session: AsyncSession, row: BrowserSession | None) -> User | None:
+        if row is None or row.user_id is None:
+            return None
+        user = await session.get(User, row.user_id)
+        return user if user is not None and user.workflow_state != "deleted" else None
+
+    async def _auto_approvable(
+        self, session: AsyncSession, key: DeveloperKey, user: User, pending: dict[str, Any]
+    ) -> bool:
+        """Spec 4.1 ``authorized_token?``: never for out-of-band; trusted keys, or a remembered
+        userinfo grant."""
+        if pending["redirect_uri"] == OUT_OF_BAND:
+            return False
+        if key.trusted:
+            return True
+        if scope_rules.is_userinfo(pending["scopes"]):
+            remembered = await tokens.remembered_userinfo_token(
+                session, key=key, user_id=user.id, purpose=pending.get("purpose")
+            )
+            return remembered is not None
+        return False
+
+    async def confirmation_redirect(
+        self, session: AsyncSession, row: BrowserSession, key: DeveloperKey, user: User
+    ) -> Response:
+        """Spec 3.2 step 10 (also run after a successful login): a code, or the consent page."""
+        pending = row.data["oauth2"]
+        if await self._auto_approvable(session, key, user, pending):
+            sessions.update_data(row, oauth2=None)
+            return await self._issue_code_redirect(session, key, user, pending)
+        return _redirect("/login/oauth2/confirm")
+
+    async def _issue_code_redirect(
+        self,
+        session: AsyncSession,
+        key: DeveloperKey,
+        user: User,
+        pending: dict[str, Any],
+        remember_access: bool = False,
+    ) -> Response:
+        code = await tokens.issue_code(
+            session, key=key, user_id=user.id, pending=pending, remember_access=remember_access
+        )
+        return self._to_client(pending, {"code": code})
+
+    def _to_client(self, pending: dict[str, Any], params: dict[str, str | None]) -> Response:
+        """``Provider.final_redirect``: sorted parameters, ``state`` whenever one was sent."""
+        if "state" in pending:
+            params = {**params, "state": pending["state"]}
+        return _redirect(final_redirect(pending["redirect_uri"], params, AUTH_PATH))
+
+    # ------------------------------------------------------------------ consent
+
+    async def _pending(
+        self, session: AsyncSession, request: Request
+    ) -> tuple[BrowserSession, dict[str, Any], DeveloperKey, User] | None:
+        row = await sessions.load(session, request)
+        if row is None or not isinstance(row.data.get("oauth2"), dict):
+            return None
+        user = await self._user(session, row)
+        key = await session.get(DeveloperKey, row.data["oauth2"]["client_id"])
+        if user is None or key is None or key.workflow_state != "active":
+            return None
+        return row, row.data["oauth2"], key, user
+
+    async def confirm(self, request: Request) -> Response:
+        """GET /login/oauth2/confirm: the consent page (spec 4.2)."""
+        async with self.ctx.db.session(write=True) as session:
+            found = await self._pending(session, request)
+            if found is None:
+                return _redirect("/login/canvas")
+            row, pending, key, user = found
+            csrf = sessions.csrf_token(row)
+            sessions.update_data(row, custom_csrf_token=csrf)
+            return self.ctx.render(
+                request,
+                "confirm.html",
+                app_name=key.app_name,
+                icon_url=key.icon_url,
+                user_name=user.short_name,
+                email=user.email if user.email and user.email != user.short_name else None,
+                scopes=pending["scopes"],
+                userinfo=pending["scopes"] == [scope_rules.USERINFO],
+                csrf=csrf,
+            )
+
+    async def _consent_answer(self, request: Request, *, accept: bool) -> Response:
+        async with self.ctx.db.session(write=True) as session:
+            found = await self._pending(session, request)
+            if found is None:
+                return PlainTextResponse("Invalid or missing session for oauth", status_code=400)
+            row, pending, key, user = found
+            expected = row.data.get("custom_csrf_token")
+            if not isinstance(expected, str):
+                return PlainTextResponse("Missing custom CSRF token", status_code=400)
+            try:
+                form = await read_params(request, query=False)
+                presented = form.get("custom_csrf_token")
+                remember = _truthy(form.get("remember_access"))
+            except BadParameters:
+                return PlainTextResponse("Invalid custom CSRF token", status_code=400)
+            if not sessions.csrf_ok(row, presented) or presented != expected:
+                return PlainTextResponse("Invalid custom CSRF token", status_code=400)
+            sessions.update_data(row, oauth2=None, custom_csrf_token=None)
+            if not accept:
+                return self._to_client(pending, {"error": "access_denied"})
+            return await self._issue_code_redirect(session, key, user, pending, remember_access=remember)
+
+    async def accept(self, request: Request) -> Response:
+        """POST /login/oauth2/accept (spec 4.3)."""
+        return await self._consent_answer(request, accept=True)
+
+    async def deny(self, request: Request) -> Response:
+        """/login/oauth2/deny (spec 4.4), POST only: the ``oauth2_deny_post`` behaviour, so
+        that a cross-site link cannot answer the consent page for the user."""
+        if request.method != "POST":
+            return PlainTextResponse("This endpoint requires a POST request", status_code=405)
+        return await self._consent_answer(request, accept=False)
+
+    # ------------------------------------------------------------------ POST /login/oauth2/token
+
+    async def token(self, request: Request) -> Response:
+        try:
+            return await self._token(request)
+        except WireError as exc:
+            return exc.response()
+
+    async def _token(self, request: Request) -> Response:
+        try:
+            params = await read_params(request)
+            grant_type = params.get("grant_type")
+            if grant_type is None and "code" in params:
+                grant_type = "authorization_code"
+            client_id = params.get("client_id")
+            client_secret = params.get("client_secret")
+        except BadParameters as exc:
+            raise oauth_error("invalid_request", exc.message) from exc
+        if grant_type not in ("authorization_code", "refresh_token", "client_credentials"):
+            raise oauth_error(
+                "unsupported_grant_type", "The grant_type you requested is not currently supported"
+            )
+        basic = _basic_credentials(request)
+        if client_id is None and basic is not None:
+            client_id = basic[0]
+        if client_secret is None and basic is not None:
+            client_secret = basic[1]
+
+        async with self.ctx.db.session(write=True) as session:
+            key = await tokens.find_active_key(session, client_id)
+            if key is None:
+                raise unknown_client()
+            public_allowed = grant_type == "refresh_token" or (
+                grant_type == "authorization_code" and "code_verifier" in params
+            )
+            secret_exempt = public_allowed and key.public_client and not client_secret
+            if not secret_exempt and not tokens.client_secret_matches(key, client_secret):
+                raise invalid_client()
+            if grant_type == "client_credentials":
+                # Spec 5.6: keys without client_credentials_audience=external cannot use it.
+                raise oauth_error("invalid_request", "assertion method not supported for this grant_type")
+            if grant_type == "authorization_code":
+                result = await self._redeem_code(session, key, params)
+            else:
+                result = await self._refresh(session, key, params)
+        # The transaction above has committed: only now is the token (or the error that
+        # follows a revocation) revealed.
+        if isinstance(result, WireError):
+            raise result
+        return JSONResponse(result, headers=NO_STORE)
+
+    async def _redeem_code(
+        self, session: AsyncSession, key: DeveloperKey, params: Params
+    ) -> dict[str, Any] | WireError:
+        """Spec 5.3 and 5.4, plus two rules the seed text and safety ask for:
+        the ``redirect_uri`` sent to /auth must be sent again, and a code presented twice
+        revokes every token issued from it (RFC 6749 section 4.1.2)."""
+        try:
+            code = params.get("code")
+            redirect_uri = params.get("redirect_uri")
+            verifier = params.get("code_verifier")
+            replace = _truthy(params.get("replace_tokens"))
+        except BadParameters as exc:
+            raise oauth_error("invalid_request", exc.message) from exc
+        if not code:
+            raise oauth_error(
+                "invalid_request",
+                "You must provide the code parameter when using the authorization_code grant type",
+            )
+        row = await tokens.find_code(session, code)
+        if row is None:
+            raise oauth_error("invalid_grant", "authorization_code not found")
+        if row.redeemed_at is not None:
+            await tokens.revoke_tokens_from_code(session, row.id)
+            return oauth_error("invalid_grant", "authorization_code not found")
+        if row.developer_key_id != key.id:
+            raise oauth_error("invalid_grant", "incorrect client")
+        if row.redirect_uri is not None and redirect_uri != row.redirect_uri:
+            raise oauth_error("invalid_grant", "redirect_uri does not match the authorization request")
+        if "code_verifier" in params.names() or row.code_challenge is not None:
+            # A code bound to a challenge needs its verifier, whoever presents it: no downgrade.
+            if row.code_challenge is None or not verifier:
+                raise oauth_error("invalid_grant", "invalid code_verifier")
+            if not tokens.pkce_matches(row.code_challenge, verifier):
+                raise oauth_error("invalid_grant", "invalid code_verifier")
+        user = await session.get(User, row.user_id)
+        if user is None or user.workflow_state == "deleted":
+            raise oauth_error("invalid_grant", "authorization_code not found")
+        if not await tokens.claim_code(session, row):  # redeemed meanwhile by another request
+            await tokens.revoke_tokens_from_code(session, row.id)
+            return oauth_error("invalid_grant", "authorization_code not found")
+        issued = await tokens.issue_token(
+            session,
+            key=key,
+            user_id=user.id,
+            scopes=list(row.scopes),
+            purpose=row.purpose,
+            remember_access=row.remember_access,
+            code_id=row.id,
+            replace_tokens=replace,
+        )
+        return tokens.token_response(issued, user, key)
+
+    async def _refresh(self, session: AsyncSession, key: DeveloperKey, params: Params) -> dict[str, Any]:
+        """Spec 5.5: same row, new access string; confidential clients keep their refresh token."""
+        try:
+            presented = params.get("refresh_token")
+        except BadParameters as exc:
+            raise oauth_error("invalid_request", exc.message) from exc
+        if not presented:
+            raise oauth_error(
+                "invalid_request",
+                "You must provide the refresh_token parameter when using the refresh_token grant type",
+            )
+        row = await tokens.find_by_refresh(session, presented)
+        user = await session.get(User, row.user_id) if row is not None else None
+        if row is None or user is None or user.workflow_state == "deleted":
+            raise oauth_error("invalid_request", "refresh_token not found")
+        if row.developer_key_id != key.id:
+            raise oauth_error("invalid_grant", "incorrect client")
+        if not tokens.key_usable(key, await tokens.root_account_id(session)):
+            raise oauth_error("invalid_request", "refresh_token not found")
+        issued = await tokens.refresh_token(session, row, key)
+        return tokens.token_response(issued, user, key)
+
+    # ------------------------------------------------------------------ DELETE /login/oauth2/token
+
+    async def revoke(self, request: Request) -> Response:
+        """Spec 6. Two choices of ours: a token past its 1-hour soft expiry may still revoke
+        itself (it could still be refreshed, so refusing would leave it alive), and
+        ``expire_sessions`` ends every browser session of the token's user, not only the
+        caller's cookie session."""
+        try:
+            params = await read_params(request)
+            expire_sessions = _truthy(params.get("expire_sessions"))
+            presented = bearer_token(request, params)
+        except BadParameters as exc:
+            return JSONResponse({"message": exc.message}, status_code=400)
+        clear_cookie = False
+        async with self.ctx.db.session(write=True) as session:
+            if expire_sessions:
+                current = await sessions.load(session, request)
+                if current is not None:
+                    await sessions.end(session, current)
+                    clear_cookie = True
+            if not presented:
+                response: Response = JSONResponse(
+                    {"message": "can't delete OAuth access token when not using an OAuth access token"},
+                    status_code=400,
+                )
+            else:
+                bearer = await tokens.authenticate(session, presented, allow_soft_expired=True)
+                if bearer is None:
+                    response = invalid_access_token().response()
+                else:
+                    await tokens.revoke(session, bearer.token)
+                    if expire_sessions:
+                        await sessions.end_all_for_user(session, bearer.user.id)
+                    response = JSONResponse({})
+        if clear_cookie:
+            sessions.clear_cookie(response, secure=self.ctx.settings.secure_cookies)
+        return response
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    """HTTP Basic ``client_id:secret``, split at the first colon."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def bearer_token(request: Request, params: Params | None) -> str | None:
+    """Spec 7.1: ``Authorization: Bearer <token>`` (case-sensitive), else ``access_token``."""
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, rest = header.partition(" ")
+        if scheme == "Bearer" and rest.strip():
+            return rest.strip()
+    if params is not None:
+        value = params.get("access_token")
+        if value and value.strip():
+            return value.strip()
+    return None

@@ -1,0 +1,87 @@
+"""Which redirect URIs a developer key accepts, and how Canvas builds the redirect back.
+
+Canvas (``DeveloperKey#redirect_domain_matches?``, spec 3.3): an exact match on the key's
+list, else the legacy lenient rule (same scheme, the registered host or a subdomain of it;
+path, port and query ignored). The strict profile allows exact matches only, with RFC 8252's
+exception for loopback ports.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote_plus, urlsplit
+
+OUT_OF_BAND = "urn:ietf:wg:oauth:2.0:oob"
+LOOPBACK_HOSTS = {"127.0.0.1", "[::1]", "::1", "localhost"}
+
+
+def _split(uri: str) -> tuple[str, str] | None:
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if not parts.scheme or not host:
+        return None
+    return parts.scheme.lower(), host.lower()
+
+
+def lenient_match(registered: str | None, requested: str) -> bool:
+    """Canvas's legacy rule: same scheme, and the registered host or a subdomain of it."""
+    if not registered:
+        return False
+    left, right = _split(registered), _split(requested)
+    if left is None or right is None:
+        return False
+    (scheme, host), (req_scheme, req_host) = left, right
+    return scheme == req_scheme and (req_host == host or req_host.endswith("." + host))
+
+
+def _loopback_port_match(registered: str, requested: str) -> bool:
+    """RFC 8252 section 7.3: a loopback redirect may use any port; all else must be equal."""
+    try:
+        reg, req = urlsplit(registered), urlsplit(requested)
+        reg_host, req_host = reg.hostname, req.hostname
+        reg.port, req.port  # noqa: B018  (raises ValueError on a malformed port)
+    except ValueError:
+        return False
+    return (
+        reg.scheme == req.scheme == "http"
+        and reg_host is not None
+        and reg_host in LOOPBACK_HOSTS
+        and reg_host == req_host
+        and (reg.path, reg.query, reg.fragment) == (req.path, req.query, req.fragment)
+    )
+
+
+def redirect_uri_allowed(
+    requested: str | None,
+    redirect_uris: list[str],
+    legacy_redirect_uri: str | None,
+    *,
+    strict: bool,
+) -> bool:
+    """Spec 3.3 (canvas profile) or exact matching (strict profile)."""
+    if not requested:
+        return False
+    if requested == OUT_OF_BAND:
+        return True
+    if requested in redirect_uris:
+        return True
+    if strict:
+        return any(_loopback_port_match(uri, requested) for uri in redirect_uris)
+    return lenient_match(legacy_redirect_uri, requested)
+
+
+def to_query(params: dict[str, str | None]) -> str:
+    """Rails ``to_query``: pairs sorted by key, CGI escaping (a space becomes ``+``)."""
+    return "&".join(
+        f"{quote_plus(key)}={quote_plus(value)}" for key, value in sorted(params.items()) if value is not None
+    )
+
+
+def final_redirect(redirect_uri: str, params: dict[str, str | None], auth_path: str) -> str:
+    """Where Canvas sends the browser back: the client's URI, or the auth page for out-of-band."""
+    if redirect_uri == OUT_OF_BAND:
+        return f"{auth_path}?{to_query(params)}"
+    joiner = "&" if "?" in redirect_uri else "?"
+    return f"{redirect_uri}{joiner}{to_query(params)}"

@@ -1,0 +1,63 @@
+"""The Canvas service's routes: its one public surface towards ``app.py``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from lmsauth.canvas.api import CanvasApi
+from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.login import LoginPages
+from lmsauth.canvas.oauth2 import OAuth2Provider
+
+JWKS_MAX_AGE = 864000  # Canvas's public_jwk_cache_age_in_seconds default (10 days)
+
+
+def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
+    provider = OAuth2Provider(ctx)
+    login = LoginPages(ctx, provider)
+    api = CanvasApi(ctx)
+
+    async def jwks(request: Request) -> Response:
+        return JSONResponse(ctx.keyring.jwks(), headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
+
+    async def metadata(request: Request) -> Response:
+        """RFC 8414 authorization server metadata."""
+        base = ctx.settings.public_url
+        return JSONResponse(
+            {
+                "issuer": base,
+                "authorization_endpoint": f"{base}/login/oauth2/auth",
+                "token_endpoint": f"{base}/login/oauth2/token",
+                "jwks_uri": f"{base}/login/oauth2/jwks",
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "grant_types_supported": ["authorization_code", "refresh_token"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "client_secret_basic",
+                    "none",
+                ],
+                "code_challenge_methods_supported": ["S256"],
+                "scopes_supported": ["/auth/userinfo"],
+                "prompt_values_supported": ["none", "login"],
+            }
+        )
+
+    return [
+        Route("/", login.home, methods=["GET"]),
+        Route("/login", login.login_redirect, methods=["GET"]),
+        Route("/login/canvas", login.login_form, methods=["GET"]),
+        Route("/login/canvas", login.login_submit, methods=["POST"]),
+        Route("/logout", login.logout, methods=["POST"]),
+        Route("/login/oauth2/auth", provider.authorize, methods=["GET"]),
+        Route("/login/oauth2/confirm", provider.confirm, methods=["GET"]),
+        Route("/login/oauth2/accept", provider.accept, methods=["POST"]),
+        Route("/login/oauth2/deny", provider.deny, methods=["GET", "POST"]),
+        Route("/login/oauth2/token", provider.token, methods=["POST"]),
+        Route("/login/oauth2/token", provider.revoke, methods=["DELETE"]),
+        Route("/login/oauth2/jwks", jwks, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
+        Route("/api/v1/users/{user_id}", api.protected(api.show_user), methods=["GET"]),
+    ]

@@ -1,0 +1,292 @@
+"""The ``lmsauth`` command: serve, db, seed, and the admin verbs tests and operators use.
+
+Every ``create --json`` prints exactly one JSON object on stdout, secrets included once.
+Errors go to stderr with exit status 1 (2 for usage errors, as click does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from lmsauth.canvas import admin
+from lmsauth.core.db import Database
+from lmsauth.settings import Settings
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+def _run(work: Callable[[Database], Awaitable[T]], *, migrate: bool = True) -> T:
+    """Run ``work`` against the configured database (migrated first)."""
+    settings = _settings()
+    if migrate:
+        from lmsauth.migrations import upgrade
+
+        upgrade(settings)
+
+    async def main() -> T:
+        db = Database(settings.resolved_database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except admin.AdminError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _emit(data: Any, as_json: bool, text: str) -> None:
+    click.echo(json.dumps(data, sort_keys=True) if as_json else text)
+
+
+@click.group()
+@click.version_option(package_name="lmsauth")
+def main() -> None:
+    """lmsauth: Canvas OAuth2, Identity Service and Commons sessions, in one server."""
+
+
+# ---------------------------------------------------------------------------- serve
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--demo", is_flag=True, help="Load the built-in demo data before serving.")
+def serve(host: str, port: int, workers: int, demo: bool) -> None:
+    """Apply migrations, optionally seed demo data, and serve HTTP."""
+    import uvicorn
+
+    from lmsauth import seed
+    from lmsauth.migrations import upgrade
+
+    if "LMSAUTH_PUBLIC_URL" not in os.environ:
+        # Workers read their settings from the environment: tell them where they listen.
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        os.environ["LMSAUTH_PUBLIC_URL"] = f"http://{shown}:{port}"
+    settings = _settings()
+    settings.resolved_secret_key  # noqa: B018  (generate it once, before workers race for it)
+    upgrade(settings)
+    if demo:
+        result = _run(lambda db: seed.load(db, seed.demo_seed_text()), migrate=False)
+        _print_demo(settings, result)
+    click.echo(f"lmsauth serving on http://{host}:{port} (public URL {settings.public_url})", err=True)
+    uvicorn.run(
+        "lmsauth.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        loop="auto",
+        http="auto",
+        proxy_headers=settings.trust_proxy_headers,
+        server_header=False,
+    )
+
+
+def _print_demo(settings: Settings, result: Any) -> None:
+    base = settings.public_url
+    key = result.developer_keys[0]
+    lines = [
+        "",
+        "lmsauth demo data loaded",
+        f"  Log in page      {base}/login/canvas",
+        f"  Authorize        {base}/login/oauth2/auth",
+        f"  Token            {base}/login/oauth2/token",
+        f"  Current user     {base}/api/v1/users/self",
+        f"  JWKS             {base}/login/oauth2/jwks",
+        "",
+        f"  Developer key    client_id={key['client_id']}",
+        f"                   client_secret={key.get('client_secret', '(unchanged)')}",
+        f"                   redirect_uris={' '.join(key['redirect_uris'])}",
+        "  Demo user        login=student@example.edu password=student-password",
+        "",
+    ]
+    click.echo("\n".join(lines), err=True)
+
+
+# ---------------------------------------------------------------------------- db and seed
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from lmsauth.migrations import upgrade
+
+    upgrade(_settings(), revision)
+    click.echo(f"database at {revision}", err=True)
+
+
+@main.command("seed")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def seed_command(file: Path, as_json: bool) -> None:
+    """Load accounts, users and developer keys from a TOML FILE (idempotent)."""
+    from lmsauth import seed
+
+    try:
+        text = seed.load_file(file)
+        seed.parse(text)
+        result = _run(lambda database: seed.load(database, text))
+    except seed.SeedError as exc:
+        raise click.ClickException(str(exc)) from exc
+    data = {"users": result.users, "developer_keys": result.developer_keys}
+    _emit(
+        data,
+        as_json,
+        f"seeded {len(result.users)} users, {len(result.developer_keys)} developer keys",
+    )
+
+
+# ---------------------------------------------------------------------------- users
+
+
+@main.group()
+def user() -> None:
+    """Canvas users and their logins."""
+
+
+@user.command("create")
+@click.option("--login", required=True)
+@click.option("--password", required=True)
+@click.option("--name", required=True)
+@click.option("--email", default=None)
+@click.option("--admin", "is_admin", is_flag=True)
+@click.option("--json", "as_json", is_flag=True)
+def user_create(
+    login: str, password: str, name: str, email: str | None, is_admin: bool, as_json: bool
+) -> None:
+    """Create a user who signs in with LOGIN and PASSWORD."""
+
+    async def work(database: Database) -> dict[str, Any]:
+        async with database.session(write=True) as session:
+            found, created = await admin.upsert_user(
+                session, login=login, password=password, name=name, admin=is_admin, email=email
+            )
+            if not created:
+                raise admin.AdminError(f"a user with login {login} already exists")
+            return {"id": found.id, "login": login, "name": found.name}
+
+    data = _run(work)
+    _emit(data, as_json, f"created user {data['id']} ({login})")
+
+
+# ---------------------------------------------------------------------------- developer keys
+
+
+@main.group("developer-key")
+def developer_key() -> None:
+    """OAuth clients (Canvas developer keys)."""
+
+
+@developer_key.command("create")
+@click.option("--name", required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option(
+    "--legacy-redirect-uri",
+    default=None,
+    help="Host for Canvas's lenient domain rule (default: the first --redirect-uri).",
+)
+@click.option("--scope", "scopes", multiple=True)
+@click.option("--require-scopes", is_flag=True)
+@click.option("--trusted", is_flag=True, help="Skip the consent page.")
+@click.option("--public", is_flag=True, help="A public client (PKCE, no secret needed).")
+@click.option("--json", "as_json", is_flag=True)
+def developer_key_create(
+    name: str,
+    redirect_uris: tuple[str, ...],
+    legacy_redirect_uri: str | None,
+    scopes: tuple[str, ...],
+    require_scopes: bool,
+    trusted: bool,
+    public: bool,
+    as_json: bool,
+) -> None:
+    """Create an active developer key, bound on for the root account."""
+
+    async def work(database: Database) -> dict[str, Any]:
+        async with database.session(write=True) as session:
+            key, secret = await admin.save_developer_key(
+                session,
+                name=name,
+                redirect_uris=list(redirect_uris),
+                scopes=list(scopes),
+                require_scopes=require_scopes,
+                trusted=trusted,
+                client_type="public" if public else "confidential",
+                legacy_redirect_uri=legacy_redirect_uri,
+            )
+            return {**key.summary(), "client_secret": secret}
+
+    data = _run(work)
+    _emit(data, as_json, f"client_id={data['client_id']}\nclient_secret={data['client_secret']}")
+
+
+@developer_key.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def developer_key_list(as_json: bool) -> None:
+    """List developer keys (secrets are never shown again)."""
+
+    async def work(database: Database) -> list[dict[str, Any]]:
+        async with database.session() as session:
+            return await admin.list_developer_keys(session)
+
+    keys = _run(work)
+    if as_json:
+        click.echo(json.dumps(keys, sort_keys=True))
+        return
+    for key in keys:
+        click.echo(
+            f"{key['client_id']}\t{key['workflow_state']}\t{key['name']}\t{' '.join(key['redirect_uris'])}"
+        )
+
+
+def _set_state(client_id: str, state: str) -> None:
+    async def work(database: Database) -> None:
+        async with database.session(write=True) as session:
+            await admin.set_developer_key_state(session, client_id, state)
+
+    _run(work)
+    click.echo(f"developer key {client_id} is {state}", err=True)
+
+
+@developer_key.command("deactivate")
+@click.argument("client_id")
+def developer_key_deactivate(client_id: str) -> None:
+    """Deactivate a key: its tokens stop working at once; activate restores them."""
+    _set_state(client_id, "inactive")
+
+
+@developer_key.command("activate")
+@click.argument("client_id")
+def developer_key_activate(client_id: str) -> None:
+    """Reactivate a deactivated key."""
+    _set_state(client_id, "active")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Random tokens, their digests, and password hashing.
+
+High-entropy values (tokens, codes, secrets, session ids) are stored only as SHA-256 digests
+and looked up by digest: with 300+ bits of entropy a fast hash is safe, and a slow one would
+make every request pay (BASELINES.md). People's passwords use argon2id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets as _random
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+# Canvas's CanvasSlug alphabet: no characters that are easily confused (0/O, 1/l/I, 5/S ...).
+CANVAS_SLUG_ALPHABET = "2346789acefhkmnrtuvwxyzABCDEFGHJKLMNPQRTUVWXYZ"
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when a login name is unknown, so both paths cost one argon2 verification.
+_DUMMY_HASH = _hasher.hash(_random.token_urlsafe(16))
+
+
+def canvas_slug(length: int = 64) -> str:
+    """A token in Canvas's format: ``length`` characters from a 46-letter alphabet (~5.5 bits each)."""
+    return "".join(_random.choice(CANVAS_SLUG_ALPHABET) for _ in range(length))
+
+
+def hex_token(nbytes: int = 64) -> str:
+    """Lowercase hex, as Canvas's ``SecureRandom.hex(64)`` authorization codes (128 characters)."""
+    return _random.token_hex(nbytes)
+
+
+def url_token(nbytes: int = 32) -> str:
+    return _random.token_urlsafe(nbytes)
+
+
+def digest(value: str) -> str:
+    """The stored form of a high-entropy secret: hex SHA-256."""
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    """Constant-time string comparison."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches; an unknown user (``None``) costs the same time and fails."""
+    try:
+        ok = _hasher.verify(password_hash or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return bool(ok) and password_hash is not None
