@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from lmsauth.canvas import admin
 from lmsauth.core.db import Database
@@ -50,6 +51,8 @@ def _run(work: Callable[[Database], Awaitable[T]], *, migrate: bool = True) -> T
         return asyncio.run(main())
     except admin.AdminError as exc:
         raise click.ClickException(str(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"database error: {exc.__class__.__name__}: {exc.args[0]}") from exc
 
 
 def _emit(data: Any, as_json: bool, text: str) -> None:

@@ -16,6 +16,7 @@ from lmsauth.canvas.models import Account, DeveloperKey, Login, User, local_id
 from lmsauth.canvas.redirects import OUT_OF_BAND
 from lmsauth.canvas.tokens import parse_client_id
 from lmsauth.core import secrets
+from lmsauth.core.db import sync_id_sequence
 
 DEFAULT_ACCOUNT_NAME = "Site Admin"
 
@@ -66,6 +67,8 @@ async def upsert_user(
         select(Login).where(Login.account_id == account.id, Login.unique_id_normalized == login.lower())
     )
     sortable, short = _names(name.strip())
+    if email is None and "@" in login:
+        email = login
     if existing is not None:
         user = await session.get(User, existing.user_id)
         assert user is not None
@@ -80,7 +83,7 @@ async def upsert_user(
         sortable_name=sortable,
         short_name=short,
         is_admin=admin,
-        email=email if email is not None else (login if "@" in login else None),
+        email=email,
         locale=locale,
         avatar_url=avatar_url,
     )
@@ -181,6 +184,8 @@ async def save_developer_key(
     key.icon_url = icon_url
     key.email = email
     await session.flush()
+    if client_id is not None:
+        await sync_id_sequence(session, DeveloperKey.__tablename__)
     return key, secret
 
 

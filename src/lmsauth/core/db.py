@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -81,6 +81,22 @@ def make_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+async def sync_id_sequence(session: AsyncSession, table: str) -> None:
+    """After rows were inserted with explicit ids, move PostgreSQL's id sequence past them.
+
+    SQLite needs nothing: its rowids continue from the largest id.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    await session.execute(
+        text(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608  (table is ours)
+            f"GREATEST((SELECT MAX(id) FROM {table}), 1))"
+        )
+    )
 
 
 class Database:
