@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth.canvas import scopes as scope_rules
-from lmsauth.canvas.models import Account, DeveloperKey, Login, User, local_id
+from lmsauth.canvas.models import AccessToken, Account, DeveloperKey, Login, User, local_id
 from lmsauth.canvas.redirects import OUT_OF_BAND
 from lmsauth.canvas.tokens import parse_client_id
-from lmsauth.core import secrets
+from lmsauth.core import clock, secrets
 from lmsauth.core.db import sync_id_sequence
 
 DEFAULT_ACCOUNT_NAME = "Site Admin"
@@ -170,8 +170,17 @@ async def save_developer_key(
         if client_id is not None:
             key.id = local_id(parse_client_id(client_id) or 0)
         session.add(key)
-    elif secret is not None:
-        key.secret_digest = secrets.digest(secret)
+    else:
+        if secret is not None:
+            key.secret_digest = secrets.digest(secret)
+        if set(key.scopes) - set(scopes):
+            # Canvas's ``invalidate_access_tokens_if_scopes_removed!`` (spec 2.1): removing any
+            # scope from a key destroys all of its tokens, so none keeps a scope it lost.
+            await session.execute(
+                update(AccessToken)
+                .where(AccessToken.developer_key_id == key.id)
+                .values(workflow_state="deleted", updated_at=clock.now())
+            )
     key.name = name.strip()
     key.redirect_uris = list(redirect_uris)
     key.redirect_uri = legacy

@@ -48,7 +48,7 @@ class LoginPages:
                 if isinstance(pending, dict):
                     user = await session.get(User, browser.row.user_id)
                     key = await session.get(DeveloperKey, pending["client_id"])
-                    if user is not None and key is not None:
+                    if user is not None and key is not None and key.workflow_state == "active":
                         return await self.provider.confirmation_redirect(session, browser.row, key, user)
                 return RedirectResponse("/", status_code=302)
             response = self.ctx.render(

@@ -21,6 +21,7 @@ from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import invalid_access_token, invalid_client, oauth_error, unknown_client
 from lmsauth.canvas.models import BrowserSession, DeveloperKey, User
 from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
+from lmsauth.core import secrets
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.web import Params, read_params
 
@@ -108,8 +109,8 @@ class OAuth2Provider:
                 # RFC 9700 section 2.1.1: the strict profile requires PKCE (S256) of every client.
                 return error("invalid_request", "code_challenge with code_challenge_method=S256 is required")
 
-            browser = await sessions.load_or_start(session, request)
-            user = await self._user(session, browser.row)
+            current = await sessions.load(session, request)
+            user = await self._user(session, current)
             if prompt is not None:
                 if prompt == "login":
                     force_login = True
@@ -125,6 +126,12 @@ class OAuth2Provider:
                 else:
                     return error("unsupported_prompt_type", 'prompt must be "none" (or omitted)')
 
+            # Only a request that goes on to log in or consent keeps state (Canvas's session[:oauth2]).
+            browser = (
+                sessions.LoadedSession(current, None)
+                if current is not None
+                else await sessions.start(session, user_id=None, data={})
+            )
             sessions.update_data(browser.row, oauth2=pending)
             if user is not None and not force_login:
                 response = await self.confirmation_redirect(session, browser.row, key, user)
@@ -219,7 +226,8 @@ class OAuth2Provider:
             if found is None:
                 return _redirect("/login/canvas")
             row, pending, key, user = found
-            csrf = sessions.csrf_token(row)
+            # Canvas (8ff2638): a fresh ``SecureRandom.hex(24)`` for every consent page.
+            csrf = secrets.hex_token(24)
             sessions.update_data(row, custom_csrf_token=csrf)
             return self.ctx.render(
                 request,
@@ -248,7 +256,7 @@ class OAuth2Provider:
                 remember = _truthy(form.get("remember_access"))
             except BadParameters:
                 return PlainTextResponse("Invalid custom CSRF token", status_code=400)
-            if not sessions.csrf_ok(row, presented) or presented != expected:
+            if presented is None or not secrets.same(presented, expected):
                 return PlainTextResponse("Invalid custom CSRF token", status_code=400)
             sessions.update_data(row, oauth2=None, custom_csrf_token=None)
             if not accept:
@@ -438,7 +446,7 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: non-ASCII header text
         return None
     user, sep, password = decoded.partition(":")
     return (user, password) if sep else None

@@ -8,13 +8,24 @@ exception for loopback ports.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote_plus, urlsplit
 
 OUT_OF_BAND = "urn:ietf:wg:oauth:2.0:oob"
 LOOPBACK_HOSTS = {"127.0.0.1", "[::1]", "::1", "localhost"}
 
 
+# The characters RFC 3986 allows in a URI. Ruby's ``URI.parse`` raises on anything else (a
+# backslash, a space, a tab, non-ASCII), and Canvas treats that as "no match" (spec 3.3 rule 4).
+# Python's ``urlsplit`` is laxer: it drops tabs and newlines and reads
+# ``https://evil.example\@app.example`` as a URI on ``app.example``, which browsers send to
+# ``evil.example``.
+_RFC3986_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+
+
 def _split(uri: str) -> tuple[str, str] | None:
+    if not _RFC3986_CHARACTERS.fullmatch(uri):
+        return None
     try:
         parts = urlsplit(uri)
         host = parts.hostname
@@ -38,6 +49,8 @@ def lenient_match(registered: str | None, requested: str) -> bool:
 
 def _loopback_port_match(registered: str, requested: str) -> bool:
     """RFC 8252 section 7.3: a loopback redirect may use any port; all else must be equal."""
+    if not _RFC3986_CHARACTERS.fullmatch(requested):
+        return False
     try:
         reg, req = urlsplit(registered), urlsplit(requested)
         reg_host, req_host = reg.hostname, req.hostname

@@ -78,7 +78,8 @@ def _pattern(path: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(char))
         i += 1
-    return re.compile("^" + "".join(out) + r"(?:\.[a-z]+)?$")
+    # Canvas appends ``(?:\.[^/]+|)``: any format suffix, not only lowercase ones.
+    return re.compile("^" + "".join(out) + r"(?:\.[^/]+)?$")
 
 
 def allows(scopes: list[str], method: str, path: str) -> bool:

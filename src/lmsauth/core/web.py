@@ -89,9 +89,13 @@ def _decode_form(raw: bytes) -> list[tuple[str, str]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BadParameters("the request body is not UTF-8") from exc
+        raise BadParameters("the parameters are not UTF-8") from exc
     try:
-        return parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_PARAMS)
+        return parse_qsl(
+            text, keep_blank_values=True, max_num_fields=MAX_PARAMS, encoding="utf-8", errors="strict"
+        )
+    except UnicodeDecodeError as exc:  # a percent-escape that is not UTF-8
+        raise BadParameters("the parameters are not UTF-8") from exc
     except ValueError as exc:
         raise BadParameters("too many parameters") from exc
 
@@ -100,7 +104,8 @@ async def read_params(request: Request, *, query: bool = True, body: bool = True
     """Collect parameters; body values follow query values, and a name in both is "repeated"."""
     pairs: list[tuple[str, str]] = []
     if query:
-        pairs.extend(_decode_form(request.url.query.encode("latin-1", "replace")))
+        # The raw bytes: Starlette's ``request.url`` would fail on a query that is not UTF-8.
+        pairs.extend(_decode_form(request.scope.get("query_string", b"")))
     if body and request.method not in ("GET", "HEAD"):
         raw = await request.body()
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -166,9 +171,12 @@ async def _send_plain(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+# No ``form-action``: browsers apply it to the redirects that follow a form post, and the
+# consent and login forms end in a redirect to the client, whose URI may use any scheme
+# (a native app's ``com.example.app://callback``, RFC 8252 section 7.1).
 CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
-    "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"
+    "frame-ancestors 'none'; base-uri 'none'"
 )
 
 
