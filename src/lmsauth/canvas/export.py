@@ -1,0 +1,229 @@
+"""What Canvas exports to the DAP Query API: its tables, their columns as JSON Schema, and
+read-only access to their rows. ``dap`` reads Canvas data through this module only.
+
+Tables and columns take Canvas Data 2's names (``pseudonyms`` for our ``logins``,
+``avatar_image_url`` for ``avatar_url``) so that DAP clients see the names they know. Columns
+are listed one by one, never "every column of the model", so that a secret (password
+hashes, secret and token digests) can only be exported by someone writing its name here.
+Types, lengths and nullability are read from the SQLAlchemy columns, so the schema cannot
+drift from the table it describes.
+
+Schema fragments follow the dialect of Instructure's own ``strong_typing`` (which the dap
+client uses to build tables from them): ``int64`` and ``date-time`` formats, enums inline,
+and a nullable column is one that is not ``required`` and is left out of a record when null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Integer, String, select
+from sqlalchemy import Column as SqlColumn
+from sqlalchemy import inspect as sql_inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lmsauth.canvas.models import AccessToken, Account, DeveloperKey, Login, User
+from lmsauth.core.db import Base, UTCDateTime
+
+JsonSchema = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExportedColumn:
+    """One exported column: its CD2 ``name``, the model ``attribute`` it reads, and what it means."""
+
+    name: str
+    description: str
+    attribute: str | None = None
+    enum: tuple[str, ...] = ()
+    items: str | None = None  # for JSON array columns: the JSON Schema type of the items
+
+    @property
+    def source(self) -> str:
+        return self.attribute or self.name
+
+
+@dataclass(frozen=True)
+class ExportedTable:
+    """A Canvas table as DAP shows it; the first column is the primary key (DAP's ``key``)."""
+
+    name: str
+    description: str
+    model: type[Base]
+    columns: tuple[ExportedColumn, ...]
+    version: int = 1
+
+    @property
+    def key_column(self) -> ExportedColumn:
+        return self.columns[0]
+
+    def key_schema(self) -> JsonSchema:
+        return self._object_schema(self.columns[:1])
+
+    def value_schema(self) -> JsonSchema:
+        return self._object_schema(self.columns[1:])
+
+    def record(self, row: Base) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(key, value)`` of one row, JSON-ready; null columns are left out, as DAP does."""
+        key = {self.key_column.name: getattr(row, self.key_column.source)}
+        value: dict[str, Any] = {}
+        for column in self.columns[1:]:
+            raw = getattr(row, column.source)
+            if raw is not None:
+                value[column.name] = _json_value(raw)
+        return key, value
+
+    def _object_schema(self, columns: Sequence[ExportedColumn]) -> JsonSchema:
+        sql = sql_inspect(self.model).columns
+        properties = {column.name: _column_schema(sql[column.source], column) for column in columns}
+        required = [column.name for column in columns if not sql[column.source].nullable]
+        return {
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": False,
+        }
+
+
+def _column_schema(sql: SqlColumn[Any], column: ExportedColumn) -> JsonSchema:
+    """The JSON Schema of one column's non-null values, from its SQLAlchemy type."""
+    kind = sql.type
+    schema: JsonSchema
+    if isinstance(kind, UTCDateTime):
+        schema = {"type": "string", "format": "date-time"}
+    elif isinstance(kind, Boolean):
+        schema = {"type": "boolean"}
+    elif isinstance(kind, Integer):
+        schema = {"type": "integer", "format": "int64"}
+    elif isinstance(kind, String):
+        schema = {"type": "string"}
+        if column.enum:
+            schema["enum"] = list(column.enum)
+        elif kind.length is not None:
+            schema["maxLength"] = kind.length
+    elif isinstance(kind, JSON) and column.items is not None:
+        schema = {"type": "array", "items": {"type": column.items}}
+    else:
+        raise TypeError(f"no JSON Schema for {sql.table.name}.{sql.name} ({kind!r})")
+    return {"description": column.description, **schema}
+
+
+def _json_value(raw: Any) -> Any:
+    if isinstance(raw, datetime):
+        return raw.isoformat().replace("+00:00", "Z")
+    if isinstance(raw, list):
+        return list(raw)
+    return raw
+
+
+def _id(what: str) -> ExportedColumn:
+    return ExportedColumn("id", f"The unique identifier of the {what}.")
+
+
+EXPORTED_TABLES: tuple[ExportedTable, ...] = (
+    ExportedTable(
+        "accounts",
+        "Accounts: the root account that holds this server's users, logins and developer keys.",
+        Account,
+        (
+            _id("account"),
+            ExportedColumn("name", "The display name of the account."),
+            ExportedColumn("uuid", "The account's globally unique identifier."),
+            ExportedColumn("created_at", "When the account was created."),
+        ),
+    ),
+    ExportedTable(
+        "users",
+        "People who can sign in; each signs in through one or more pseudonyms (logins).",
+        User,
+        (
+            _id("user"),
+            ExportedColumn("name", "The user's full name."),
+            ExportedColumn("sortable_name", 'The name for sorted lists, e.g. "Student, Sam".'),
+            ExportedColumn("short_name", "The name shown in discussions and conversations."),
+            ExportedColumn("locale", "The user's preferred locale, e.g. en or fr."),
+            ExportedColumn("avatar_image_url", "The URL of the user's avatar.", attribute="avatar_url"),
+            ExportedColumn("uuid", "The user's globally unique identifier."),
+            ExportedColumn(
+                "workflow_state",
+                "The state of the user.",
+                enum=("pre_registered", "registered", "creation_pending", "deleted"),
+            ),
+            ExportedColumn("created_at", "When the user was created."),
+        ),
+    ),
+    ExportedTable(
+        "pseudonyms",
+        "Logins: the login name a user signs in with at an account. Passwords are never exported.",
+        Login,
+        (
+            _id("pseudonym"),
+            ExportedColumn("user_id", "The user this login belongs to (users.id)."),
+            ExportedColumn("account_id", "The account this login signs in to (accounts.id)."),
+            ExportedColumn("unique_id", "The login name, as the user typed it when it was created."),
+            ExportedColumn(
+                "workflow_state", "The state of the login.", enum=("active", "suspended", "deleted")
+            ),
+            ExportedColumn("last_login_at", "When the login was last used to sign in."),
+            ExportedColumn("created_at", "When the login was created."),
+        ),
+    ),
+    ExportedTable(
+        "developer_keys",
+        "OAuth2 clients registered with Canvas. Client secrets are never exported.",
+        DeveloperKey,
+        (
+            _id("developer key"),
+            ExportedColumn("account_id", "The account that owns the key (accounts.id)."),
+            ExportedColumn("name", "The name of the integration."),
+            ExportedColumn("email", "The contact email of the integration's owner."),
+            ExportedColumn("icon_url", "The URL of the integration's icon."),
+            ExportedColumn("redirect_uri", "The legacy redirect URI whose domain Canvas matches leniently."),
+            ExportedColumn("redirect_uris", "The redirect URIs the key accepts.", items="string"),
+            ExportedColumn("scopes", "The API scopes the key may request.", items="string"),
+            ExportedColumn("require_scopes", "Whether tokens of this key are limited to its scopes."),
+            ExportedColumn("workflow_state", "The state of the key.", enum=("active", "inactive", "deleted")),
+            ExportedColumn("created_at", "When the key was created."),
+            ExportedColumn("updated_at", "When the key was last changed."),
+        ),
+    ),
+    ExportedTable(
+        "access_tokens",
+        "OAuth2 access tokens issued through developer keys. Token values are never exported.",
+        AccessToken,
+        (
+            _id("access token"),
+            ExportedColumn("developer_key_id", "The key the token was issued to (developer_keys.id)."),
+            ExportedColumn("user_id", "The user the token acts as (users.id)."),
+            ExportedColumn("purpose", "What the user was told the token is for."),
+            ExportedColumn("scopes", "The API scopes the token is limited to.", items="string"),
+            ExportedColumn("workflow_state", "The state of the token.", enum=("active", "deleted")),
+            ExportedColumn("expires_at", "When the token stops working unless refreshed."),
+            ExportedColumn("permanent_expires_at", "When the token and its refresh token stop working."),
+            ExportedColumn("last_used_at", "When the token was last used (to the nearest few minutes)."),
+            ExportedColumn("created_at", "When the token was created."),
+            ExportedColumn("updated_at", "When the token was last changed."),
+        ),
+    ),
+)
+
+_BY_NAME = {table.name: table for table in EXPORTED_TABLES}
+
+
+def exported_table(name: str) -> ExportedTable | None:
+    return _BY_NAME.get(name)
+
+
+async def read_records(
+    session: AsyncSession, table: ExportedTable, *, after: int = 0, limit: int = 1000
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Up to ``limit`` records with a primary key above ``after``, in key order (keyset paging).
+
+    Read-only: it only selects, so a snapshot can page through a table in any transaction.
+    """
+    primary = getattr(table.model, table.key_column.source)
+    rows = await session.scalars(select(table.model).where(primary > after).order_by(primary).limit(limit))
+    return [table.record(row) for row in rows]
