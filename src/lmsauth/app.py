@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -20,30 +21,59 @@ from lmsauth.canvas import tokens as canvas_tokens
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import not_found
 from lmsauth.canvas.routes import canvas_routes
+from lmsauth.commons import sessions as commons_sessions
+from lmsauth.commons.app import CommonsContext, commons_asgi
 from lmsauth.core.db import Database
 from lmsauth.core.errors import BadParameters
 from lmsauth.core.keys import KeyRing
 from lmsauth.core.web import BodyLimitMiddleware, SecurityHeadersMiddleware
+from lmsauth.dap.api import dap_routes
+from lmsauth.identity.routes import identity_routes
 from lmsauth.settings import Settings
 
 log = logging.getLogger("lmsauth")
 STATIC = Path(__file__).parent / "core" / "static"
+SERVICES = ("canvas", "identity", "dap", "commons")
 
 
-async def _cleanup_forever(db: Database, interval: float) -> None:
+def parse_services(text: str) -> frozenset[str]:
+    """``all`` or a comma-separated subset of ``SERVICES`` (``lmsauth serve --services``)."""
+    if text.strip() in ("", "all"):
+        return frozenset(SERVICES)
+    chosen = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = chosen - set(SERVICES)
+    if unknown or not chosen:
+        raise ValueError(
+            f"unknown services: {', '.join(sorted(unknown)) or text!r}; choose from {', '.join(SERVICES)}"
+        )
+    return chosen
+
+
+async def _cleanup_forever(db: Database, interval: float, services: frozenset[str]) -> None:
     """Remove rows that can never be used again (expired codes, sessions, revoked tokens)."""
     while True:
         await asyncio.sleep(interval)
         try:
             async with db.session(write=True) as session:
                 await canvas_tokens.remove_expired(session)
+                if "commons" in services:
+                    await commons_sessions.remove_expired(session)
         except Exception:  # a failed sweep must not stop the next one
             log.exception("periodic clean-up failed")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The whole server. Migrations are applied by the caller (``lmsauth serve``, tests)."""
+def create_app(settings: Settings | None = None, services: Iterable[str] | None = None) -> Starlette:
+    """The whole server, or the ``services`` chosen (default: ``LMSAUTH_SERVICES``, else all).
+    Migrations are applied by the caller (``lmsauth serve``, tests)."""
     settings = settings or Settings()
+    chosen = (
+        frozenset(services)
+        if services is not None
+        else parse_services(os.environ.get("LMSAUTH_SERVICES", "all"))
+    )
+    commons_path = settings.commons_path.rstrip("/")
+    if "commons" in chosen and not commons_path and chosen != {"commons"}:
+        raise ValueError("Commons can serve at the root path only when it runs alone (--services commons)")
     db = Database(settings.resolved_database_url)
     keyring = KeyRing(db, settings.resolved_secret_key)
     canvas = CanvasContext(settings=settings, db=db, keyring=keyring)
@@ -51,7 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await keyring.load()
-        sweeper = asyncio.create_task(_cleanup_forever(db, settings.cleanup_interval_seconds))
+        sweeper = asyncio.create_task(_cleanup_forever(db, settings.cleanup_interval_seconds, chosen))
         try:
             yield
         finally:
@@ -86,8 +116,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            *canvas_routes(canvas),
+            *(canvas_routes(canvas) if "canvas" in chosen else []),
+            *(identity_routes(settings, db, keyring) if "identity" in chosen else []),
+            *(dap_routes(settings, db, keyring) if "dap" in chosen else []),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            *(
+                [Mount(commons_path, app=commons_asgi(CommonsContext(settings=settings, db=db)))]
+                if "commons" in chosen
+                else []
+            ),
         ],
         middleware=[
             Middleware(SecurityHeadersMiddleware),

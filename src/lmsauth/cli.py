@@ -19,7 +19,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lmsauth.canvas import admin
+from lmsauth.canvas.tool_commands import external_tool
+from lmsauth.commons.commands import commons
 from lmsauth.core.db import Database
+from lmsauth.identity.commands import identity_client
 from lmsauth.settings import Settings
 
 T = TypeVar("T")
@@ -73,12 +76,26 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--demo", is_flag=True, help="Load the built-in demo data before serving.")
-def serve(host: str, port: int, workers: int, demo: bool) -> None:
+@click.option(
+    "--services",
+    default="all",
+    show_default=True,
+    help="all, or a comma-separated subset of canvas,identity,dap,commons. "
+    "'commons' alone runs Commons' own app, with no Canvas code.",
+)
+def serve(host: str, port: int, workers: int, demo: bool, services: str) -> None:
     """Apply migrations, optionally seed demo data, and serve HTTP."""
     import uvicorn
 
     from lmsauth import seed
+    from lmsauth.app import parse_services
     from lmsauth.migrations import upgrade
+
+    try:
+        chosen = parse_services(services)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--services") from exc
+    os.environ["LMSAUTH_SERVICES"] = ",".join(sorted(chosen))  # the workers' create_app reads it
 
     if "LMSAUTH_PUBLIC_URL" not in os.environ:
         # Workers read their settings from the environment: tell them where they listen.
@@ -88,11 +105,11 @@ def serve(host: str, port: int, workers: int, demo: bool) -> None:
     settings.resolved_secret_key  # noqa: B018  (generate it once, before workers race for it)
     upgrade(settings)
     if demo:
-        result = _run(lambda db: seed.load(db, seed.demo_seed_text()), migrate=False)
+        result = _run(lambda db: seed.load(db, seed.demo_seed_text(), settings), migrate=False)
         _print_demo(settings, result)
     click.echo(f"lmsauth serving on http://{host}:{port} (public URL {settings.public_url})", err=True)
     uvicorn.run(
-        "lmsauth.app:create_app",
+        "lmsauth.commons.app:create_commons_app" if chosen == {"commons"} else "lmsauth.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -123,6 +140,15 @@ def _print_demo(settings: Settings, result: Any) -> None:
         "  Demo user        login=student@example.edu password=student-password",
         "",
     ]
+    for tool in result.external_tools:
+        lines += [f"  External tool    {tool['name']}: {base}/accounts/self/external_tools/{tool['id']}"]
+    for consumer in result.commons_consumers:
+        lines += [
+            f"  Commons          {base}{settings.commons_path}/api/lti",
+            f"                   consumer_key={consumer['consumer_key']}",
+            f"                   shared_secret={consumer.get('shared_secret', '(unchanged)')}",
+            "",
+        ]
     click.echo("\n".join(lines), err=True)
 
 
@@ -154,10 +180,15 @@ def seed_command(file: Path, as_json: bool) -> None:
     try:
         text = seed.load_file(file)
         seed.parse(text)
-        result = _run(lambda database: seed.load(database, text))
+        result = _run(lambda database: seed.load(database, text, _settings()))
     except seed.SeedError as exc:
         raise click.ClickException(str(exc)) from exc
-    data = {"users": result.users, "developer_keys": result.developer_keys}
+    data = {
+        "users": result.users,
+        "developer_keys": result.developer_keys,
+        "commons_consumers": result.commons_consumers,
+        "external_tools": result.external_tools,
+    }
     _emit(
         data,
         as_json,
@@ -290,6 +321,10 @@ def developer_key_activate(client_id: str) -> None:
     """Reactivate a deactivated key."""
     _set_state(client_id, "active")
 
+
+main.add_command(identity_client)
+main.add_command(commons)
+main.add_command(external_tool)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -15,8 +15,12 @@ from typing import Any
 from sqlalchemy import select
 
 from lmsauth.canvas import admin
+from lmsauth.canvas import tools as canvas_tools
 from lmsauth.canvas.models import DeveloperKey
+from lmsauth.canvas.tool_models import ExternalTool
+from lmsauth.commons import admin as commons_admin
 from lmsauth.core.db import Database
+from lmsauth.settings import Settings
 
 
 class SeedError(ValueError):
@@ -27,6 +31,8 @@ class SeedError(ValueError):
 class SeedResult:
     users: list[dict[str, Any]] = field(default_factory=list)
     developer_keys: list[dict[str, Any]] = field(default_factory=list)
+    commons_consumers: list[dict[str, Any]] = field(default_factory=list)
+    external_tools: list[dict[str, Any]] = field(default_factory=list)
 
 
 def demo_seed_text() -> str:
@@ -38,7 +44,7 @@ def parse(text: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SeedError(f"not valid TOML: {exc}") from exc
-    unknown = set(data) - {"account", "users", "developer_keys"}
+    unknown = set(data) - {"account", "users", "developer_keys", "commons_consumers", "external_tools"}
     if unknown:
         raise SeedError(f"unknown sections: {', '.join(sorted(unknown))}")
     return data
@@ -51,8 +57,12 @@ def _str_list(item: dict[str, Any], name: str) -> list[str]:
     return value
 
 
-async def load(db: Database, text: str) -> SeedResult:
-    """Apply a seed in one transaction: all of it, or (on error) none of it."""
+async def load(db: Database, text: str, settings: Settings | None = None) -> SeedResult:
+    """Apply a seed in one transaction: all of it, or (on error) none of it.
+
+    ``settings`` (default: from the environment) gives the key that seals LTI secrets, and the
+    ``{public_url}`` and ``{commons_path}`` that external tool URLs may contain.
+    """
     data = parse(text)
     result = SeedResult()
     try:
@@ -100,11 +110,53 @@ async def load(db: Database, text: str) -> SeedResult:
                 if secret is not None:
                     entry["client_secret"] = secret
                 result.developer_keys.append(entry)
+            if data.get("commons_consumers") or data.get("external_tools"):
+                settings = settings or Settings()
+                await _load_lti(session, data, settings, result)
     except KeyError as exc:
         raise SeedError(f"missing field {exc.args[0]}") from exc
-    except admin.AdminError as exc:
+    except (admin.AdminError, commons_admin.CommonsAdminError) as exc:
         raise SeedError(str(exc)) from exc
     return result
+
+
+async def _load_lti(session: Any, data: dict[str, Any], settings: Settings, result: SeedResult) -> None:
+    """Commons consumers (by ``consumer_key``) and Canvas external tools (by ``name``)."""
+    secret_key = settings.resolved_secret_key
+    for item in data.get("commons_consumers", []):
+        issued = await commons_admin.save_consumer(
+            session,
+            secret_key,
+            name=str(item["name"]),
+            consumer_key=str(item["consumer_key"]),
+            shared_secret=str(item["shared_secret"]),
+            account_name=item.get("account_name"),
+            settings=item.get("account_settings", {}),
+        )
+        result.commons_consumers.append(issued.summary())
+    for item in data.get("external_tools", []):
+        custom = item.get("custom_fields", {})
+        if not isinstance(custom, dict):
+            raise SeedError("custom_fields must be a table")
+        existing = await session.scalar(select(ExternalTool).where(ExternalTool.name == str(item["name"])))
+        url = (
+            str(item["url"])
+            .replace("{public_url}", settings.public_url)
+            .replace("{commons_path}", settings.commons_path)
+        )
+        tool = await canvas_tools.save_external_tool(
+            session,
+            secret_key,
+            name=str(item["name"]),
+            url=url,
+            consumer_key=str(item["consumer_key"]),
+            shared_secret=str(item["shared_secret"]),
+            privacy_level=str(item.get("privacy_level", "anonymous")),
+            domain=item.get("domain"),
+            custom_fields={str(k): str(v) for k, v in custom.items()},
+            tool_id=existing.id if existing is not None else None,
+        )
+        result.external_tools.append(tool.summary())
 
 
 def load_file(path: Path) -> str:

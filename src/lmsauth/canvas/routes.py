@@ -10,6 +10,7 @@ from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.oauth2 import OAuth2Provider
+from lmsauth.canvas.tools import ExternalTools
 
 JWKS_MAX_AGE = 864000  # Canvas's public_jwk_cache_age_in_seconds default (10 days)
 
@@ -18,6 +19,7 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
     provider = OAuth2Provider(ctx)
     login = LoginPages(ctx, provider)
     api = CanvasApi(ctx)
+    tools = ExternalTools(ctx)
 
     async def jwks(request: Request) -> Response:
         return JSONResponse(ctx.keyring.jwks(), headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
@@ -60,4 +62,7 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         Route("/login/oauth2/jwks", jwks, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
         Route("/api/v1/users/{user_id}", api.protected(api.show_user), methods=["GET"]),
+        Route("/api/lti/accounts/{account_id}/jwt_token", api.protected(tools.jwt_token), methods=["GET"]),
+        Route("/accounts/{account_id}/external_tools", tools.tool_list, methods=["GET"]),
+        Route("/accounts/{account_id}/external_tools/{tool_id}", tools.launch, methods=["GET"]),
     ]
