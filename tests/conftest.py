@@ -7,6 +7,7 @@ Each test gets its own copy of a migrated SQLite file, so tests never see each o
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import socket
 import threading
@@ -18,12 +19,15 @@ from typing import Any
 
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from lmsauth.app import create_app
 from lmsauth.canvas import admin
-from lmsauth.core import clock
+from lmsauth.canvas import context as canvas_context
+from lmsauth.core import clock, secrets
 from lmsauth.core.db import Database
+from lmsauth.core.keys import KeyRing
 from lmsauth.migrations import upgrade
 from lmsauth.settings import Settings
 
@@ -32,11 +36,37 @@ TEST_SECRET_KEY = "test-secret-key-not-for-production-0123456789"
 
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated SQLite file, copied for each test (migrating each time is slow)."""
+    """One migrated SQLite file with a signing key, copied for each test: migrating and
+    generating an RSA key for every test would be most of the suite's time."""
     folder = tmp_path_factory.mktemp("template")
     settings = Settings(data_dir=folder, secret_key=TEST_SECRET_KEY)
     upgrade(settings)
+
+    async def add_signing_key() -> None:
+        db = Database(settings.resolved_database_url)
+        try:
+            await KeyRing(db, TEST_SECRET_KEY).load()
+        finally:
+            await db.dispose()
+
+    asyncio.run(add_signing_key())
     return folder / "lmsauth.db"
+
+
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_CHEAP_DUMMY_HASH = _CHEAP_HASHER.hash("not anyone's password")
+_shared_templates = functools.lru_cache(maxsize=8)(canvas_context.templates)
+
+
+@pytest.fixture(autouse=True)
+def cheap_setup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its minimum cost (tests sign in hundreds of times; a hash records its own
+    parameters, so verification is unchanged) and one compiled set of page templates.
+    A test marked ``real_password_hashing`` keeps the production parameters."""
+    if request.node.get_closest_marker("real_password_hashing") is None:
+        monkeypatch.setattr(secrets, "_hasher", _CHEAP_HASHER)
+        monkeypatch.setattr(secrets, "_dummy_hash", lambda: _CHEAP_DUMMY_HASH)
+    monkeypatch.setattr(canvas_context, "templates", _shared_templates)
 
 
 @pytest.fixture
@@ -163,19 +193,14 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, template_db: Path) -> Iterator[LiveServer]:
-    """The app on a real port (uvicorn in a thread), for real HTTP clients.
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """The app on a real port (uvicorn in a thread), for real HTTP clients, over the same
+    database as the test's ``settings`` and ``directory``.
 
     It runs in this process so that tests can move ``core.clock`` under it.
     """
-    shutil.copy(template_db, tmp_path / "lmsauth.db")
     port = free_port()
-    settings = Settings(
-        data_dir=tmp_path,
-        secret_key=TEST_SECRET_KEY,
-        public_url=f"http://127.0.0.1:{port}",
-        cleanup_interval_seconds=3600,
-    )
+    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )

@@ -1,64 +1,22 @@
-"""Helpers for driving real OAuth client libraries against the live server.
-
-``directory`` is rebound to the live server's database: the shared fixture copies a fresh
-database into the same folder, and must not do so after the server has opened it.
-"""
+"""Helpers for driving real OAuth client libraries against the live server."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import shutil
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
-from argon2 import PasswordHasher
 
-from lmsauth.core import clock, secrets
-from lmsauth.core.db import Database
-from lmsauth.core.keys import KeyRing
-from lmsauth.settings import Settings
-from tests.conftest import TEST_SECRET_KEY, Directory, LiveServer
+from lmsauth.core import clock
+from tests.conftest import LiveServer
 
 CALLBACK = "https://client.example/callback"
 CSRF_LOGIN = re.compile(r'name="authenticity_token" value="([^"]+)"')
 CSRF_CONSENT = re.compile(r'name="custom_csrf_token" value="([^"]+)"')
-
-
-@pytest.fixture(scope="session")
-def template_db(template_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared template plus one signing key, so that each live server does not generate
-    an RSA key as it starts."""
-    folder = tmp_path_factory.mktemp("e2e-template")
-    shutil.copy(template_db, folder / "lmsauth.db")
-
-    async def add_key() -> None:
-        db = Database(Settings(data_dir=folder, secret_key=TEST_SECRET_KEY).resolved_database_url)
-        try:
-            await KeyRing(db, TEST_SECRET_KEY).load()
-        finally:
-            await db.dispose()
-
-    asyncio.run(add_key())
-    return folder / "lmsauth.db"
-
-
-@pytest.fixture(autouse=True)
-def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id at its lowest cost: the clients under test never see the hash parameters."""
-    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    monkeypatch.setattr(secrets, "_hasher", hasher)
-    monkeypatch.setattr(secrets, "_DUMMY_HASH", hasher.hash("not anyone's password"))
-
-
-@pytest.fixture
-def directory(live_server: LiveServer) -> Directory:
-    return Directory(live_server.settings)
 
 
 @pytest.fixture

@@ -118,7 +118,11 @@ class KeyRing:
                 f"signing key {row.kid} cannot be decrypted: LMSAUTH_SECRET_KEY differs from "
                 "the one the key was stored with"
             ) from exc
-        private_key = serialization.load_pem_private_key(pem, password=None)
+        # The key is our own and Fernet authenticated it, so OpenSSL's slow consistency check
+        # (50-100 ms a key, at every start) proves nothing more.
+        private_key = serialization.load_pem_private_key(
+            pem, password=None, unsafe_skip_rsa_key_validation=True
+        )
         assert isinstance(private_key, rsa.RSAPrivateKey)
         return LoadedKey(row.kid, private_key, json.loads(row.public_jwk), row.created_at)
 

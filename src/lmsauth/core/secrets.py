@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets as _random
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -18,8 +19,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 CANVAS_SLUG_ALPHABET = "2346789acefhkmnrtuvwxyzABCDEFGHJKLMNPQRTUVWXYZ"
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when a login name is unknown, so both paths cost one argon2 verification.
-_DUMMY_HASH = _hasher.hash(_random.token_urlsafe(16))
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when a login name is unknown, so both paths cost one argon2
+    verification. Made on first use: hashing at import would slow every CLI start."""
+    return _hasher.hash(_random.token_urlsafe(16))
 
 
 def canvas_slug(length: int = 64) -> str:
@@ -53,7 +59,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; an unknown user (``None``) costs the same time and fails."""
     try:
-        ok = _hasher.verify(password_hash or _DUMMY_HASH, password)
+        ok = _hasher.verify(password_hash or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
     return bool(ok) and password_hash is not None
