@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
@@ -63,14 +62,10 @@ async def _cleanup_forever(db: Database, interval: float, services: frozenset[st
 
 
 def create_app(settings: Settings | None = None, services: Iterable[str] | None = None) -> Starlette:
-    """The whole server, or the ``services`` chosen (default: ``LMSAUTH_SERVICES``, else all).
+    """The whole server, or the ``services`` chosen (default: ``settings.services``).
     Migrations are applied by the caller (``lmsauth serve``, tests)."""
     settings = settings or Settings()
-    chosen = (
-        frozenset(services)
-        if services is not None
-        else parse_services(os.environ.get("LMSAUTH_SERVICES", "all"))
-    )
+    chosen = frozenset(services) if services is not None else parse_services(settings.services)
     commons_path = settings.commons_path.rstrip("/")
     if "commons" in chosen and not commons_path and chosen != {"commons"}:
         raise ValueError("Commons can serve at the root path only when it runs alone (--services commons)")

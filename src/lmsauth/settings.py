@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     profile: Profile = Profile.canvas
     redis_url: str | None = None
     commons_path: str = "/commons"
+    services: str = Field(default="all", description="Which services to run: all, or e.g. canvas,commons.")
     cleanup_interval_seconds: float = 60.0
     log_level: str = "info"
     max_body_bytes: int = 1_048_576

@@ -7,17 +7,13 @@ digest; it is kept encrypted with a key derived (HKDF-SHA256) from ``LMSAUTH_SEC
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lmsauth.core import clock
+from lmsauth.core import clock, sealing
 from lmsauth.core.db import Base, UTCDateTime
 
 PRIVACY_LEVELS = ("anonymous", "name_only", "email_only", "public")
@@ -52,25 +48,16 @@ class ExternalTool(Base):
         }
 
 
-def _fernet(secret_key: str) -> Fernet:
-    derived = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=b"lmsauth canvas lti secrets", info=b"fernet"
-    ).derive(secret_key.encode())
-    return Fernet(base64.urlsafe_b64encode(derived))
+_PURPOSE = b"lmsauth canvas lti secrets"
 
 
 def seal(secret_key: str, plaintext: str) -> str:
-    return _fernet(secret_key).encrypt(plaintext.encode()).decode()
+    """An external tool's shared secret at rest (see ``core.sealing``)."""
+    return sealing.seal(secret_key, _PURPOSE, plaintext.encode())
 
 
 def unseal(secret_key: str, sealed: str) -> str:
-    try:
-        return _fernet(secret_key).decrypt(sealed.encode()).decode()
-    except InvalidToken as exc:
-        raise RuntimeError(
-            "an external tool's shared secret cannot be decrypted: LMSAUTH_SECRET_KEY differs "
-            "from the one it was stored with"
-        ) from exc
+    return sealing.unseal(secret_key, _PURPOSE, sealed, what="an external tool's shared secret").decode()
 
 
 __all__ = ["PRIVACY_LEVELS", "ExternalTool", "seal", "unseal"]

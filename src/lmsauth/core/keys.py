@@ -2,12 +2,11 @@
 
 Every key has a ``kid`` (Canvas's format, ``<ISO 8601 UTC>_<uuid>``) and is in the published
 set before it signs anything. Private keys are encrypted at rest with a Fernet key derived
-(HKDF-SHA256) from ``LMSAUTH_SECRET_KEY``.
+(HKDF-SHA256) from ``LMSAUTH_SECRET_KEY`` (``core.sealing``).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from dataclasses import dataclass
@@ -15,15 +14,13 @@ from datetime import datetime
 from typing import Any
 
 import jwt
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lmsauth.core import clock
+from lmsauth.core import clock, sealing
 from lmsauth.core.db import Base, Database, UTCDateTime
 
 ALGORITHM = "RS256"
@@ -40,11 +37,7 @@ class SigningKey(Base):
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
-def _fernet(secret_key: str) -> Fernet:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"lmsauth signing keys", info=b"fernet").derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+_PURPOSE = b"lmsauth signing keys"
 
 
 @dataclass(frozen=True)
@@ -60,7 +53,7 @@ class KeyRing:
 
     def __init__(self, db: Database, secret_key: str) -> None:
         self._db = db
-        self._fernet = _fernet(secret_key)
+        self._secret_key = secret_key
         self._keys: list[LoadedKey] = []
 
     async def load(self) -> None:
@@ -105,19 +98,15 @@ class KeyRing:
         return SigningKey(
             kid=kid,
             alg=ALGORITHM,
-            private_key_encrypted=self._fernet.encrypt(pem).decode(),
+            private_key_encrypted=sealing.seal(self._secret_key, _PURPOSE, pem),
             public_jwk=json.dumps(public, sort_keys=True),
             created_at=now,
         )
 
     def _decrypt(self, row: SigningKey) -> LoadedKey:
-        try:
-            pem = self._fernet.decrypt(row.private_key_encrypted.encode())
-        except InvalidToken as exc:
-            raise RuntimeError(
-                f"signing key {row.kid} cannot be decrypted: LMSAUTH_SECRET_KEY differs from "
-                "the one the key was stored with"
-            ) from exc
+        pem = sealing.unseal(
+            self._secret_key, _PURPOSE, row.private_key_encrypted, what=f"signing key {row.kid}"
+        )
         # The key is our own and Fernet authenticated it, so OpenSSL's slow consistency check
         # (50-100 ms a key, at every start) proves nothing more.
         private_key = serialization.load_pem_private_key(
