@@ -6,46 +6,19 @@ opens its own database the same way.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth.canvas import tools
 from lmsauth.canvas.admin import AdminError
 from lmsauth.canvas.tool_models import PRIVACY_LEVELS
-from lmsauth.core.db import Database
+from lmsauth.command_support import run_in_transaction
 from lmsauth.settings import Settings
 
 T = TypeVar("T")
-
-
-def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run ``work`` in one write transaction on the configured, migrated database."""
-    from lmsauth.migrations import upgrade
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from exc
-    upgrade(settings)
-
-    async def main() -> T:
-        db = Database(settings.resolved_database_url)
-        try:
-            async with db.session(write=True) as session:
-                return await work(session, settings)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except AdminError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _custom_fields(values: tuple[str, ...]) -> dict[str, str]:
@@ -99,7 +72,7 @@ def external_tool_create(
         )
         return tool.summary()
 
-    data = _run(work)
+    data = run_in_transaction(work, operator_errors=(AdminError,))
     click.echo(
         json.dumps(data, sort_keys=True) if as_json else f"created external tool {data['id']} ({name})"
     )
@@ -113,7 +86,7 @@ def external_tool_list(as_json: bool) -> None:
     async def work(session: AsyncSession, settings: Settings) -> list[dict[str, Any]]:
         return [tool.summary() for tool in await tools.list_external_tools(session)]
 
-    rows = _run(work)
+    rows = run_in_transaction(work, operator_errors=(AdminError,))
     if as_json:
         click.echo(json.dumps(rows, sort_keys=True))
         return

@@ -6,44 +6,17 @@ never imports ``cli.py``), so it opens its own database the same way.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lmsauth.command_support import run_in_transaction
 from lmsauth.commons import admin
-from lmsauth.core.db import Database
 from lmsauth.settings import Settings
 
 T = TypeVar("T")
-
-
-def _run(work: Callable[[AsyncSession, Settings], Awaitable[T]]) -> T:
-    """Run ``work`` in one write transaction on the configured, migrated database."""
-    from lmsauth.migrations import upgrade
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from exc
-    upgrade(settings)
-
-    async def main() -> T:
-        db = Database(settings.resolved_database_url)
-        try:
-            async with db.session(write=True) as session:
-                return await work(session, settings)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except admin.CommonsAdminError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group("commons")
@@ -78,7 +51,7 @@ def consumer_create(name: str, consumer_key: str | None, shared_secret: str | No
         )
         return issued.summary()
 
-    data = _run(work)
+    data = run_in_transaction(work, operator_errors=(admin.CommonsAdminError,))
     if as_json:
         click.echo(json.dumps({"consumer_key": data["consumer_key"], "shared_secret": data["shared_secret"]}))
     else:
@@ -93,7 +66,7 @@ def consumer_list(as_json: bool) -> None:
     async def work(session: AsyncSession, settings: Settings) -> list[dict[str, Any]]:
         return await admin.list_consumers(session)
 
-    rows = _run(work)
+    rows = run_in_transaction(work, operator_errors=(admin.CommonsAdminError,))
     if as_json:
         click.echo(json.dumps(rows, sort_keys=True))
         return
@@ -118,5 +91,5 @@ def curator_add(consumer_key: str, canvas_user_id: str, canvas_domain: str) -> N
             session, consumer_key=consumer_key, canvas_user_id=canvas_user_id, canvas_api_domain=canvas_domain
         )
 
-    added = _run(work)
+    added = run_in_transaction(work, operator_errors=(admin.CommonsAdminError,))
     click.echo("curator added" if added else "already a curator", err=True)

@@ -1,50 +1,26 @@
 """``lmsauth identity-client``: create, list and revoke Identity Service clients.
 
 Same conventions as the rest of the CLI: ``create --json`` prints one JSON object with the
-secret (shown once); errors go to stderr with exit status 1. The database helper is repeated
-here rather than imported from ``cli.py``, which a service must not import (DESIGN.md).
+secret (shown once); errors go to stderr with exit status 1. The database helper is
+``lmsauth.command_support``, shared with the other services' groups.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lmsauth.core.db import Database
+from lmsauth.command_support import run_in_transaction
 from lmsauth.identity import admin
 from lmsauth.settings import Settings
 
 T = TypeVar("T")
 
 
-def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]], *, write: bool) -> T:
-    """Run ``work`` in one transaction on the configured database, migrated first."""
-    from lmsauth.migrations import upgrade
-
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from exc
-    upgrade(settings)
-
-    async def main() -> T:
-        db = Database(settings.resolved_database_url)
-        try:
-            async with db.session(write=write) as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except admin.IdentityAdminError as exc:
-        raise click.ClickException(str(exc)) from exc
+_OPERATOR_ERRORS = (admin.IdentityAdminError,)
 
 
 @click.group("identity-client")
@@ -64,7 +40,7 @@ def create(
 ) -> None:
     """Create an active client; its secret is printed this once."""
 
-    async def work(session: AsyncSession) -> dict[str, Any]:
+    async def work(session: AsyncSession, _settings: Settings) -> dict[str, Any]:
         client, secret = await admin.create_client(
             session,
             name=name,
@@ -75,7 +51,7 @@ def create(
         )
         return {**admin.summary(client), "client_secret": secret}
 
-    data = _in_transaction(work, write=True)
+    data = run_in_transaction(work, operator_errors=_OPERATOR_ERRORS)
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     else:
@@ -86,7 +62,9 @@ def create(
 @click.option("--json", "as_json", is_flag=True)
 def list_command(as_json: bool) -> None:
     """List clients (secrets are never shown again)."""
-    clients = _in_transaction(admin.list_clients, write=False)
+    clients = run_in_transaction(
+        lambda session, _settings: admin.list_clients(session), write=False, operator_errors=_OPERATOR_ERRORS
+    )
     if as_json:
         click.echo(json.dumps(clients, sort_keys=True))
         return
@@ -100,8 +78,8 @@ def list_command(as_json: bool) -> None:
 def revoke(client_id: str) -> None:
     """Revoke a client: it cannot log in, and its tokens stop opening DAP at once."""
 
-    async def work(session: AsyncSession) -> None:
+    async def work(session: AsyncSession, _settings: Settings) -> None:
         await admin.revoke_client(session, client_id)
 
-    _in_transaction(work, write=True)
+    run_in_transaction(work, operator_errors=_OPERATOR_ERRORS)
     click.echo(f"identity client {client_id} is revoked", err=True)
