@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
+import yaml
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from lmsauth.canvas import tokens as canvas_tokens
@@ -24,15 +27,26 @@ from lmsauth.commons import sessions as commons_sessions
 from lmsauth.commons.app import CommonsContext, commons_asgi
 from lmsauth.core.db import Database
 from lmsauth.core.errors import BadParameters
-from lmsauth.core.keys import KeyRing
+from lmsauth.core.keys import KeyLifecycle, KeyRing
+from lmsauth.core.kv import create_store
+from lmsauth.core.outage import OutageMiddleware, health_routes
 from lmsauth.core.web import BodyLimitMiddleware, SecurityHeadersMiddleware
 from lmsauth.dap.api import dap_routes
+from lmsauth.emulator import EmulatorMiddleware, EmulatorState, emulator_routes
 from lmsauth.identity.routes import identity_routes
 from lmsauth.settings import Settings
 
 log = logging.getLogger("lmsauth")
 STATIC = Path(__file__).parent / "core" / "static"
 SERVICES = ("canvas", "identity", "dap", "commons")
+OPENAPI = Path(__file__).parent / "openapi.yaml"
+
+
+@functools.cache
+def openapi_json() -> bytes:
+    """The spec-first OpenAPI document (``openapi.yaml``, DESIGN.md "Web stack") as JSON,
+    converted once per process. It describes every service at its default paths."""
+    return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))).encode()
 
 
 def parse_services(text: str) -> frozenset[str]:
@@ -48,11 +62,13 @@ def parse_services(text: str) -> frozenset[str]:
     return chosen
 
 
-async def _cleanup_forever(db: Database, interval: float, services: frozenset[str]) -> None:
-    """Remove rows that can never be used again (expired codes, sessions, revoked tokens)."""
+async def _cleanup_forever(db: Database, interval: float, services: frozenset[str], keyring: KeyRing) -> None:
+    """Remove rows that can never be used again (expired codes, sessions, revoked tokens,
+    retired signing keys) and rotate the signing key when it is old (``KeyRing.maintain``)."""
     while True:
         await asyncio.sleep(interval)
         try:
+            await keyring.maintain()
             async with db.session(write=True) as session:
                 await canvas_tokens.remove_expired(session)
                 if "commons" in services:
@@ -69,14 +85,24 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
     commons_path = settings.commons_path.rstrip("/")
     if "commons" in chosen and not commons_path and chosen != {"commons"}:
         raise ValueError("Commons can serve at the root path only when it runs alone (--services commons)")
-    db = Database(settings.resolved_database_url)
-    keyring = KeyRing(db, settings.resolved_secret_key)
+    db = Database(settings.resolved_database_url, timeout=settings.backend_timeout_seconds)
+    store = create_store(
+        settings.redis_url, namespace=settings.redis_namespace, timeout=settings.backend_timeout_seconds
+    )
+    keyring = KeyRing(
+        db, settings.resolved_secret_key, store=store, lifecycle=KeyLifecycle.from_settings(settings)
+    )
     canvas = CanvasContext(settings=settings, db=db, keyring=keyring)
+    emulator = EmulatorState(settings, db, keyring) if settings.emulator else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await keyring.load()
-        sweeper = asyncio.create_task(_cleanup_forever(db, settings.cleanup_interval_seconds, chosen))
+        if emulator is not None:
+            await emulator.start()
+        sweeper = asyncio.create_task(
+            _cleanup_forever(db, settings.cleanup_interval_seconds, chosen, keyring)
+        )
         try:
             yield
         finally:
@@ -84,6 +110,7 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await db.dispose()
+            await store.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -109,8 +136,16 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
             return JSONResponse({"errors": [{"message": "An error occurred."}]}, status_code=500)
         return PlainTextResponse("Internal server error", status_code=500)
 
+    openapi = openapi_json()
+
+    async def openapi_document(request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
+
     app = Starlette(
         routes=[
+            Route("/openapi.json", openapi_document, methods=["GET"]),
+            *health_routes(db, store, settings.backend_timeout_seconds),
+            *(emulator_routes(emulator) if emulator is not None else []),
             *(canvas_routes(canvas) if "canvas" in chosen else []),
             *(identity_routes(settings, db, keyring) if "identity" in chosen else []),
             *(dap_routes(settings, db, keyring) if "dap" in chosen else []),
@@ -122,7 +157,9 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
             ),
         ],
         middleware=[
+            Middleware(OutageMiddleware),
             Middleware(SecurityHeadersMiddleware),
+            *([Middleware(EmulatorMiddleware, state=emulator)] if emulator is not None else []),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={
@@ -135,4 +172,6 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
     app.state.settings = settings
     app.state.db = db
     app.state.keyring = keyring
+    app.state.store = store
+    app.state.emulator = emulator
     return app

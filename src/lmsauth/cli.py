@@ -22,6 +22,8 @@ from lmsauth.canvas import admin
 from lmsauth.canvas.tool_commands import external_tool
 from lmsauth.commons.commands import commons
 from lmsauth.core.db import Database
+from lmsauth.core.keys import KeyLifecycle, KeyRing
+from lmsauth.core.kv import StoreUnavailable, create_store
 from lmsauth.identity.commands import identity_client
 from lmsauth.settings import Settings
 
@@ -83,7 +85,22 @@ def main() -> None:
     help="all, or a comma-separated subset of canvas,identity,dap,commons. "
     "'commons' alone runs Commons' own app, with no Canvas code.",
 )
-def serve(host: str, port: int, workers: int, demo: bool, services: str) -> None:
+@click.option(
+    "--emulator",
+    is_flag=True,
+    envvar="LMSAUTH_EMULATOR",
+    help="Emulator mode: the /_emulator/ control API (clock, faults, traffic). One process only.",
+)
+@click.option(
+    "--seed",
+    "seed_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Load this seed file before serving; with --emulator, also what POST /_emulator/reset restores.",
+)
+def serve(
+    host: str, port: int, workers: int, demo: bool, services: str, emulator: bool, seed_file: Path | None
+) -> None:
     """Apply migrations, optionally seed demo data, and serve HTTP."""
     import uvicorn
 
@@ -96,6 +113,19 @@ def serve(host: str, port: int, workers: int, demo: bool, services: str) -> None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--services") from exc
     os.environ["LMSAUTH_SERVICES"] = ",".join(sorted(chosen))  # the workers' create_app reads it
+    if emulator:
+        # core.clock, the faults and the traffic log live in one process's memory.
+        if workers > 1:
+            raise click.BadParameter(
+                "the emulator runs as one process: drop --workers", param_hint="--workers"
+            )
+        if demo and seed_file is not None:
+            raise click.BadParameter("with --emulator, choose --demo or --seed", param_hint="--seed")
+        os.environ["LMSAUTH_EMULATOR"] = "1"
+        if seed_file is not None:
+            os.environ["LMSAUTH_EMULATOR_SEED"] = str(seed_file.resolve())
+        elif demo:
+            os.environ["LMSAUTH_EMULATOR_SEED"] = "demo"
 
     if "LMSAUTH_PUBLIC_URL" not in os.environ:
         # Workers read their settings from the environment: tell them where they listen.
@@ -104,12 +134,23 @@ def serve(host: str, port: int, workers: int, demo: bool, services: str) -> None
     settings = _settings()
     settings.resolved_secret_key  # noqa: B018  (generate it once, before workers race for it)
     upgrade(settings)
-    if demo:
+    if demo and not emulator:  # the emulator loads its seed itself, at start
         result = _run(lambda db: seed.load(db, seed.demo_seed_text(), settings), migrate=False)
         _print_demo(settings, result)
+    if seed_file is not None and not emulator:  # the emulator loads its seed itself, at start
+        try:
+            text = seed.load_file(seed_file)
+            seed.parse(text)
+            _run(lambda db: seed.load(db, text, settings), migrate=False)
+        except seed.SeedError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if settings.emulator:
+        click.echo(f"lmsauth EMULATOR: control API and page at {settings.public_url}/_emulator/", err=True)
     click.echo(f"lmsauth serving on http://{host}:{port} (public URL {settings.public_url})", err=True)
     uvicorn.run(
-        "lmsauth.commons.app:create_commons_app" if chosen == {"commons"} else "lmsauth.app:create_app",
+        "lmsauth.commons.app:create_commons_app"
+        if chosen == {"commons"} and not settings.emulator
+        else "lmsauth.app:create_app",
         factory=True,
         host=host,
         port=port,
@@ -320,6 +361,81 @@ def developer_key_deactivate(client_id: str) -> None:
 def developer_key_activate(client_id: str) -> None:
     """Reactivate a deactivated key."""
     _set_state(client_id, "active")
+
+
+# ---------------------------------------------------------------------------- signing keys
+
+
+@main.group("keys")
+def signing_keys() -> None:
+    """Signing keys: the key ring that signs JWTs and is published as the JWKS."""
+
+
+async def _with_keyring(database: Database, work: Callable[[KeyRing], Awaitable[T]]) -> T:
+    """The configured key ring, with the shared store that tells running instances of a change."""
+    settings = _settings()
+    store = create_store(
+        settings.redis_url, namespace=settings.redis_namespace, timeout=settings.backend_timeout_seconds
+    )
+    try:
+        ring = KeyRing(
+            database,
+            settings.resolved_secret_key,
+            store=store,
+            lifecycle=KeyLifecycle.from_settings(settings),
+        )
+        await ring.load()
+        return await work(ring)
+    except StoreUnavailable as exc:
+        raise click.ClickException(f"Redis is unavailable: {exc}") from exc
+    finally:
+        await store.close()
+
+
+@signing_keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(as_json: bool) -> None:
+    """List published keys: pending (published, not signing yet), active, their retirement."""
+    from lmsauth.core import clock
+
+    async def work(ring: KeyRing) -> list[dict[str, Any]]:
+        now = clock.now()
+        return [key.summary(now) for key in ring.loaded_keys()]
+
+    found = _run(lambda database: _with_keyring(database, work))
+    if as_json:
+        click.echo(json.dumps(found, sort_keys=True))
+        return
+    for key in found:
+        click.echo(
+            f"{key['kid']}\t{key['state']}\tsigns from {key['activates_at']}\tretires {key['retired_at']}"
+        )
+
+
+@signing_keys.command("rotate")
+@click.option(
+    "--activate-in",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds until the new key signs (default LMSAUTH_KEY_PUBLISH_AHEAD_SECONDS). "
+    "0 when the current key must stop signing at once: verifiers that cached the JWKS "
+    "refuse the new key's tokens until they fetch it again.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def keys_rotate(activate_in: float | None, as_json: bool) -> None:
+    """Add a signing key; the current keys retire once the tokens they signed have expired."""
+    from datetime import timedelta
+
+    from lmsauth.core import clock
+
+    async def work(ring: KeyRing) -> dict[str, Any]:
+        ahead = None if activate_in is None else timedelta(seconds=activate_in)
+        kid = await ring.rotate(activate_in=ahead)
+        now = clock.now()
+        return next(key.summary(now) for key in ring.loaded_keys() if key.kid == kid)
+
+    data = _run(lambda database: _with_keyring(database, work))
+    _emit(data, as_json, f"new signing key {data['kid']}: signs from {data['activates_at']}")
 
 
 main.add_command(identity_client)

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -45,12 +45,43 @@ class Settings(BaseSettings):
     )
     profile: Profile = Profile.canvas
     redis_url: str | None = None
+    redis_namespace: str = Field(
+        default="lmsauth", description="Prefix of every Redis key, so deployments can share one Redis."
+    )
+    backend_timeout_seconds: float = Field(
+        default=5.0,
+        description="Connect and command timeout for the database and Redis; past it a request gets 503.",
+    )
+    key_publish_ahead_seconds: float = Field(
+        default=864_000.0,
+        description="How long a new signing key is published before it signs: the longest JWKS "
+        "max-age we send (Canvas's, 10 days), so every cache that honours it knows the key.",
+    )
+    key_retire_after_seconds: float = Field(
+        default=3_900.0,
+        description="How long a key stays published after a newer one took over signing: the "
+        "longest JWT it signed (3599 s) plus 5 minutes for clock skew.",
+    )
+    key_rotation_days: float = Field(
+        default=90.0, description="Rotate the signing key automatically at this age (0: never)."
+    )
     commons_path: str = "/commons"
     services: str = Field(default="all", description="Which services to run: all, or e.g. canvas,commons.")
     cleanup_interval_seconds: float = 60.0
     log_level: str = "info"
     max_body_bytes: int = 1_048_576
     trust_proxy_headers: bool = False
+    emulator: bool = Field(
+        default=False,
+        description="Emulator mode: the /_emulator/ control API (clock, faults, traffic, state).",
+    )
+    emulator_allow_remote: bool = Field(
+        default=False, description="Let the emulator (services and control API) answer other hosts."
+    )
+    emulator_seed: str | None = Field(
+        default=None,
+        description="A seed file the emulator loads at start and restores on reset ('demo': the built-in).",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -59,6 +90,15 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("LMSAUTH_PUBLIC_URL must be an absolute http(s) URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _emulator_is_not_strict(self) -> Settings:
+        if self.emulator and self.profile is Profile.strict:
+            raise ValueError(
+                "LMSAUTH_EMULATOR cannot be combined with LMSAUTH_PROFILE=strict: an emulator that "
+                "moves time and injects faults has no place where the strict profile is wanted"
+            )
+        return self
 
     @cached_property
     def resolved_database_url(self) -> str:

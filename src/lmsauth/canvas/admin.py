@@ -16,7 +16,7 @@ from lmsauth.canvas.models import AccessToken, Account, DeveloperKey, Login, Use
 from lmsauth.canvas.redirects import OUT_OF_BAND
 from lmsauth.canvas.tokens import parse_client_id
 from lmsauth.core import clock, secrets
-from lmsauth.core.db import sync_id_sequence
+from lmsauth.core.db import row_id, sync_id_sequence
 
 DEFAULT_ACCOUNT_NAME = "Site Admin"
 
@@ -159,8 +159,8 @@ async def save_developer_key(
     key: DeveloperKey | None = None
     if client_id is not None:
         parsed = parse_client_id(client_id)
-        if parsed is None:
-            raise AdminError("client_id must be a positive integer")
+        if parsed is None or row_id(local_id(parsed)) is None:
+            raise AdminError("client_id must be a positive integer below 2**31 (or a global id of it)")
         key = await session.get(DeveloperKey, local_id(parsed))
     secret = client_secret
     account = await root_account(session)
@@ -205,7 +205,8 @@ async def list_developer_keys(session: AsyncSession) -> list[dict[str, Any]]:
 
 async def set_developer_key_state(session: AsyncSession, client_id: str, state: str) -> DeveloperKey:
     parsed = parse_client_id(client_id)
-    key = await session.get(DeveloperKey, local_id(parsed)) if parsed is not None else None
+    key_id = row_id(local_id(parsed)) if parsed is not None else None
+    key = await session.get(DeveloperKey, key_id) if key_id is not None else None
     if key is None:
         raise AdminError(f"no developer key with client_id {client_id}")
     key.workflow_state = state

@@ -22,6 +22,7 @@ from lmsauth.canvas.errors import (
 from lmsauth.canvas.models import User, local_id
 from lmsauth.canvas.oauth2 import bearer_token
 from lmsauth.core import clock
+from lmsauth.core.db import row_id
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.web import Params, read_params
 
@@ -99,8 +100,11 @@ class CanvasApi:
             return JSONResponse(user_profile(bearer.user, includes))
         if not raw.isdigit() or len(raw) > 19:
             raise not_found()
+        user_id = row_id(local_id(int(raw)))
+        if user_id is None:
+            raise not_found()
         async with self.ctx.db.session() as session:
-            user = await session.get(User, local_id(int(raw)))
+            user = await session.get(User, user_id)
         if user is None or user.workflow_state == "deleted":
             raise not_found()
         if user.id != bearer.user.id and not bearer.user.is_admin:

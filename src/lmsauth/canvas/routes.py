@@ -22,7 +22,9 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
     tools = ExternalTools(ctx)
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse(ctx.keyring.jwks(), headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
+        return JSONResponse(
+            await ctx.keyring.published_jwks(), headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"}
+        )
 
     async def metadata(request: Request) -> Response:
         """RFC 8414 authorization server metadata."""

@@ -35,6 +35,7 @@ from lmsauth.canvas.errors import not_found
 from lmsauth.canvas.models import Account, Login, User, local_id
 from lmsauth.canvas.tool_models import PRIVACY_LEVELS, ExternalTool, seal, unseal
 from lmsauth.core import clock
+from lmsauth.core.db import row_id
 from lmsauth.core.web import Params
 
 FORM = "application/x-www-form-urlencoded"
@@ -301,6 +302,8 @@ class ExternalTools:
         launch_url = params.get("tool_launch_url")
         raw_id = params.get("tool_id")
         tool_id = int(raw_id) if raw_id and raw_id.isdigit() and len(raw_id) <= 18 else None
+        if tool_id is not None and row_id(tool_id) is None:
+            raise not_found()  # no tool can have this id
         if launch_url is None and tool_id is None:
             raise not_found()
         async with self.ctx.db.session() as session:
@@ -342,7 +345,8 @@ class ExternalTools:
         raw = request.path_params["tool_id"]
         async with self.ctx.db.session() as session:
             account = await self._account(session, request.path_params["account_id"])
-            tool = await session.get(ExternalTool, int(raw)) if raw.isdigit() and len(raw) <= 18 else None
+            found_id = row_id(int(raw)) if raw.isdigit() and len(raw) <= 18 else None
+            tool = await session.get(ExternalTool, found_id) if found_id is not None else None
             if (
                 account is None
                 or tool is None

@@ -32,6 +32,7 @@ from lmsauth.commons.settings import CommonsSettings
 from lmsauth.core import secrets
 from lmsauth.core.db import Database
 from lmsauth.core.errors import BadParameters, WireError
+from lmsauth.core.outage import MESSAGE, OutageMiddleware
 from lmsauth.core.web import BodyLimitMiddleware, SecurityHeadersMiddleware, read_params, templates
 from lmsauth.settings import Settings
 
@@ -228,7 +229,7 @@ async def _jwt_from_body(request: Request) -> str:
     else:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deeply nested
             raise errors.bad_request("The request body is not valid JSON.") from exc
         value = data.get("jwt_token") if isinstance(data, dict) else None
     if not isinstance(value, str) or not value:
@@ -252,6 +253,13 @@ def commons_routes(ctx: CommonsContext) -> list[BaseRoute]:
 
 def _is_api(request: Request) -> bool:
     return request.url.path.removeprefix(root(request)).startswith("/api/")
+
+
+def _outage(path: str) -> Response:
+    """A backend outage (``core.outage``): 503 in Commons' error format."""
+    response = errors.commons_error(503, "service_unavailable", MESSAGE).response()
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def commons_asgi(ctx: CommonsContext) -> Starlette:
@@ -281,6 +289,7 @@ def commons_asgi(ctx: CommonsContext) -> Starlette:
 
     return Starlette(
         routes=commons_routes(ctx),
+        middleware=[Middleware(OutageMiddleware, respond=_outage)],
         exception_handlers={
             WireError: wire_error,
             HTTPException: http_error,

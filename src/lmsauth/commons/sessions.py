@@ -54,7 +54,7 @@ def _body_session_id(body: bytes, content_type: str) -> str | None:
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # too deeply nested
             return None
         value = data.get(BODY) if isinstance(data, dict) else None
         return value if isinstance(value, str) else None

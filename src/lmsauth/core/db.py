@@ -7,6 +7,7 @@ this module.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -74,13 +75,49 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, timeout: float = 5.0) -> AsyncEngine:
+    """An engine for ``url``. On PostgreSQL, connecting, waiting for a pooled connection and
+    each statement are bounded by ``timeout`` seconds, so a database that is down or hung
+    fails a request quickly (``core.outage`` answers 503) instead of holding it; a pooled
+    connection is tested before use, so the pool heals by itself after a restart."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, poolclass=NullPool if ":memory:" in url else None)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        connect_args={"timeout": timeout, "command_timeout": timeout},
+    )
+
+
+async def lock_for_transaction(session: AsyncSession, name: str) -> None:
+    """Hold the lock ``name`` until the session's transaction ends, across every instance.
+
+    PostgreSQL: a transaction-level advisory lock. SQLite: a writing session already holds the
+    database's one write lock (``Database.session(write=True)``), which is all there is.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    number = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": number})
+
+
+MAX_ROW_ID = 2**31 - 1  # Integer primary keys are int4 on PostgreSQL
+
+
+def row_id(value: int | None) -> int | None:
+    """``value`` when it can be an Integer primary key on every backend, else None.
+
+    Ids from requests are checked with this before they reach a query: PostgreSQL refuses to
+    compare an int4 column with a larger number (an error, not "no row"), where SQLite simply
+    finds nothing.
+    """
+    return value if value is not None and 0 < value <= MAX_ROW_ID else None
 
 
 async def sync_id_sequence(session: AsyncSession, table: str) -> None:
@@ -102,9 +139,9 @@ async def sync_id_sequence(session: AsyncSession, table: str) -> None:
 class Database:
     """An engine and its session factory; one per process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, timeout=timeout)
         self.is_sqlite = url.startswith("sqlite")
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._writer_sessions = async_sessionmaker(
@@ -121,6 +158,11 @@ class Database:
         factory = self._writer_sessions if write else self.sessions
         async with factory() as session, session.begin():
             yield session
+
+    async def ping(self) -> None:
+        """Return when the database answers a query (``/readyz``)."""
+        async with self.sessions() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

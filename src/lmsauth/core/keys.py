@@ -1,29 +1,54 @@
-"""The signing key ring: RSA keys that sign JWTs, published as a JWKS.
+"""The signing key ring: RSA keys that sign JWTs, published as a JWKS, and their lifecycle.
 
-Every key has a ``kid`` (Canvas's format, ``<ISO 8601 UTC>_<uuid>``) and is in the published
-set before it signs anything. Private keys are encrypted at rest with a Fernet key derived
-(HKDF-SHA256) from ``LMSAUTH_SECRET_KEY`` (``core.sealing``).
+Every key has a ``kid`` (Canvas's format, ``<ISO 8601 UTC>_<uuid>``) and three moments:
+
+- ``created_at``: from then on it is published in the JWKS;
+- ``activates_at``: from then on it signs, if it is the newest key that has activated. A
+  rotation sets it ``LMSAUTH_KEY_PUBLISH_AHEAD_SECONDS`` ahead (default: the longest JWKS
+  max-age we send), so every cache that honours our JWKS knows a key before it meets a token
+  the key signed (RFC 7517 has no rule here; this is Canvas's past/present/future key set);
+- ``retired_at``: set when a newer key is made, to the moment the newer one activates plus
+  ``LMSAUTH_KEY_RETIRE_AFTER_SECONDS`` (the longest token lifetime plus a margin). From then
+  on the key is neither published nor accepted, and the periodic clean-up deletes it.
+
+Private keys are encrypted at rest with a Fernet key derived (HKDF-SHA256) from
+``LMSAUTH_SECRET_KEY`` (``core.sealing``).
+
+Many instances (DESIGN.md): the database holds the ring; each process keeps it decrypted in
+memory and compares a *generation* before every signature, every verification and every
+JWKS answer, reloading when it changed. The generation is a random value in the shared store
+(Redis) that every rotation replaces after its commit, or, without a shared store, a
+fingerprint of the table (row count and newest ``created_at``) read from the database. So once
+``rotate()`` (or ``lmsauth keys rotate``) has returned, every instance publishes the new key,
+accepts tokens it signs and, once it has activated, signs with it: there is no window. As a
+safety net for a rotation that could not reach Redis, ``maintain()`` (the periodic clean-up)
+also reloads unconditionally.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from sqlalchemy import String, Text, select
+from sqlalchemy import String, Text, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lmsauth.core import clock, sealing
-from lmsauth.core.db import Base, Database, UTCDateTime
+from lmsauth.core.db import Base, Database, UTCDateTime, lock_for_transaction
+from lmsauth.core.kv import Store
 
 ALGORITHM = "RS256"
+GENERATION_KEY = "signing-keys:generation"
+log = logging.getLogger("lmsauth.keys")
 
 
 class SigningKey(Base):
@@ -34,10 +59,37 @@ class SigningKey(Base):
     private_key_encrypted: Mapped[str] = mapped_column(Text)
     public_jwk: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    activates_at: Mapped[datetime] = mapped_column(UTCDateTime)
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 _PURPOSE = b"lmsauth signing keys"
+
+
+class LifecycleSettings(Protocol):
+    """The ``LMSAUTH_KEY_*`` settings (``lmsauth.settings.Settings`` has them)."""
+
+    key_publish_ahead_seconds: float
+    key_retire_after_seconds: float
+    key_rotation_days: float
+
+
+@dataclass(frozen=True)
+class KeyLifecycle:
+    """How long a key is published before it signs, after it stopped signing, and its age
+    at automatic rotation (None: never)."""
+
+    publish_ahead: timedelta = timedelta(seconds=864_000)
+    retire_after: timedelta = timedelta(seconds=3_900)
+    rotate_after: timedelta | None = timedelta(days=90)
+
+    @classmethod
+    def from_settings(cls, settings: LifecycleSettings) -> KeyLifecycle:
+        return cls(
+            publish_ahead=timedelta(seconds=settings.key_publish_ahead_seconds),
+            retire_after=timedelta(seconds=settings.key_retire_after_seconds),
+            rotate_after=timedelta(days=settings.key_rotation_days) if settings.key_rotation_days else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -46,45 +98,156 @@ class LoadedKey:
     private_key: rsa.RSAPrivateKey
     public_jwk: dict[str, Any]
     created_at: datetime
+    activates_at: datetime
+    retired_at: datetime | None
+
+    def published_at(self, moment: datetime) -> bool:
+        return self.retired_at is None or moment < self.retired_at
+
+    def summary(self, moment: datetime) -> dict[str, Any]:
+        """What ``lmsauth keys list`` shows."""
+        if not self.published_at(moment):
+            state = "retired"
+        elif moment < self.activates_at:
+            state = "pending"
+        else:
+            state = "active"
+        return {
+            "kid": self.kid,
+            "state": state,
+            "created_at": self.created_at.isoformat(),
+            "activates_at": self.activates_at.isoformat(),
+            "retired_at": self.retired_at.isoformat() if self.retired_at else None,
+        }
 
 
 class KeyRing:
     """Holds the decrypted keys of one process; the database is the source of truth."""
 
-    def __init__(self, db: Database, secret_key: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        secret_key: str,
+        *,
+        store: Store | None = None,
+        lifecycle: KeyLifecycle | None = None,
+    ) -> None:
         self._db = db
         self._secret_key = secret_key
+        self._store = store if store is not None and store.shared else None
+        self.lifecycle = lifecycle or KeyLifecycle()
         self._keys: list[LoadedKey] = []
+        self._decrypted: dict[str, rsa.RSAPrivateKey] = {}
+        self._generation: object = None
+        self._loaded = False
+        self._reloading = asyncio.Lock()
+
+    # ------------------------------------------------------------------ loading
 
     async def load(self) -> None:
-        """Read every unretired key, creating the first one if there is none."""
-        async with self._db.session(write=True) as session:
-            rows = await self._active_rows(session)
-            if not rows:
-                session.add(self._new_row())
-                await session.flush()
-                rows = await self._active_rows(session)
-        self._keys = [self._decrypt(row) for row in rows]
+        """Read every published key, creating the first one if none can sign."""
+        if not self._can_sign(await self._read_rows(), clock.now()):
+            async with self._db.session(write=True) as session:
+                await lock_for_transaction(session, "signing keys")
+                now = clock.now()
+                if not self._can_sign(await self._published_rows(session, now), now):
+                    session.add(self._new_row(now, activates_at=now))
+            await self._announce()
+        await self._reload()
 
-    async def rotate(self) -> str:
-        """Add a new key; it signs from now on, the older ones stay published."""
+    async def _reload(self) -> None:
+        # The generation first: a change committed after it was read is seen at the next check.
+        generation = await self._read_generation()
+        self._install(await self._read_rows(), generation)
+
+    async def refresh(self) -> None:
+        """Reload when another process (or instance) changed the ring since the last load."""
+        generation = await self._read_generation()
+        if self._loaded and generation == self._generation:
+            return
+        async with self._reloading:
+            if self._loaded and generation == self._generation:
+                return
+            self._install(await self._read_rows(), generation)
+
+    async def maintain(self) -> str | None:
+        """The periodic part (``app.py``'s clean-up): rotate when the newest key is older than
+        ``rotate_after``, delete retired keys, and reload. Returns a new key's ``kid``."""
+        kid = None
+        if self.lifecycle.rotate_after is not None:
+            kid = await self.rotate(if_older_than=self.lifecycle.rotate_after)
         async with self._db.session(write=True) as session:
-            row = self._new_row()
-            session.add(row)
-        await self.load()
-        return row.kid
+            await session.execute(delete(SigningKey).where(SigningKey.retired_at <= clock.now()))
+        await self._reload()
+        return kid
+
+    async def _read_rows(self) -> list[SigningKey]:
+        async with self._db.session() as session:
+            return await self._published_rows(session, clock.now())
+
+    async def _read_generation(self) -> object:
+        if self._store is not None:
+            return await self._store.get(GENERATION_KEY)
+        async with self._db.session() as session:
+            row = (await session.execute(select(func.count(), func.max(SigningKey.created_at)))).one()
+            return tuple(row)
+
+    async def _announce(self) -> None:
+        """After a commit that changed the ring: every instance's next check sees a change."""
+        if self._store is not None:
+            await self._store.set(GENERATION_KEY, uuid.uuid4().hex)
+
+    def _install(self, rows: list[SigningKey], generation: object) -> None:
+        keys = [self._decrypt(row) for row in rows]
+        keys.sort(key=lambda key: (key.activates_at, key.created_at, key.kid))
+        self._decrypted = {key.kid: key.private_key for key in keys}
+        self._keys = keys
+        self._generation = generation
+        self._loaded = True
 
     @staticmethod
-    async def _active_rows(session: AsyncSession) -> list[SigningKey]:
+    def _can_sign(rows: list[SigningKey], now: datetime) -> bool:
+        return any(row.activates_at <= now for row in rows)
+
+    @staticmethod
+    async def _published_rows(session: AsyncSession, now: datetime) -> list[SigningKey]:
         result = await session.scalars(
             select(SigningKey)
-            .where(SigningKey.retired_at.is_(None))
-            .order_by(SigningKey.created_at, SigningKey.kid)
+            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now))
+            .order_by(SigningKey.activates_at, SigningKey.created_at, SigningKey.kid)
         )
         return list(result)
 
-    def _new_row(self) -> SigningKey:
-        now = clock.now()
+    # ------------------------------------------------------------------ rotation
+
+    async def rotate(
+        self, *, activate_in: timedelta | None = None, if_older_than: timedelta | None = None
+    ) -> str | None:
+        """Add a key that signs after ``activate_in`` (default ``publish_ahead``); every older
+        key retires ``retire_after`` past that moment. With ``if_older_than``, only when the
+        newest key is at least that old (None is returned otherwise). Instances serialise on a
+        lock, so two automatic rotations at once make one key."""
+        async with self._db.session(write=True) as session:
+            await lock_for_transaction(session, "signing keys")
+            now = clock.now()
+            rows = await self._published_rows(session, now)
+            if if_older_than is not None and rows:
+                newest = max(row.created_at for row in rows)
+                if now - newest < if_older_than:
+                    return None
+            ahead = self.lifecycle.publish_ahead if activate_in is None else activate_in
+            row = self._new_row(now, activates_at=now + ahead)
+            for older in rows:
+                retires = row.activates_at + self.lifecycle.retire_after
+                if older.retired_at is None or older.retired_at > retires:
+                    older.retired_at = retires
+            session.add(row)
+        log.info("signing key %s created; it signs from %s", row.kid, row.activates_at.isoformat())
+        await self._announce()
+        await self._reload()
+        return row.kid
+
+    def _new_row(self, now: datetime, *, activates_at: datetime) -> SigningKey:
         kid = f"{now.strftime('%Y-%m-%dT%H:%M:%SZ')}_{uuid.uuid4()}"
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         pem = private_key.private_bytes(
@@ -101,30 +264,59 @@ class KeyRing:
             private_key_encrypted=sealing.seal(self._secret_key, _PURPOSE, pem),
             public_jwk=json.dumps(public, sort_keys=True),
             created_at=now,
+            activates_at=activates_at,
         )
 
     def _decrypt(self, row: SigningKey) -> LoadedKey:
-        pem = sealing.unseal(
-            self._secret_key, _PURPOSE, row.private_key_encrypted, what=f"signing key {row.kid}"
+        private_key = self._decrypted.get(row.kid)
+        if private_key is None:
+            pem = sealing.unseal(
+                self._secret_key, _PURPOSE, row.private_key_encrypted, what=f"signing key {row.kid}"
+            )
+            # The key is our own and Fernet authenticated it, so OpenSSL's slow consistency
+            # check (50-100 ms a key, at every start) proves nothing more.
+            loaded = serialization.load_pem_private_key(
+                pem, password=None, unsafe_skip_rsa_key_validation=True
+            )
+            assert isinstance(loaded, rsa.RSAPrivateKey)
+            private_key = loaded
+        return LoadedKey(
+            row.kid,
+            private_key,
+            json.loads(row.public_jwk),
+            row.created_at,
+            row.activates_at,
+            row.retired_at,
         )
-        # The key is our own and Fernet authenticated it, so OpenSSL's slow consistency check
-        # (50-100 ms a key, at every start) proves nothing more.
-        private_key = serialization.load_pem_private_key(
-            pem, password=None, unsafe_skip_rsa_key_validation=True
-        )
-        assert isinstance(private_key, rsa.RSAPrivateKey)
-        return LoadedKey(row.kid, private_key, json.loads(row.public_jwk), row.created_at)
+
+    # ------------------------------------------------------------------ use
+
+    def loaded_keys(self) -> list[LoadedKey]:
+        """Every loaded key, oldest activation first (``lmsauth keys list``)."""
+        return list(self._keys)
 
     @property
     def current(self) -> LoadedKey:
-        if not self._keys:
+        """The key that signs now: the newest that has activated and is not retired."""
+        if not self._loaded:
             raise RuntimeError("key ring not loaded")
-        return self._keys[-1]
+        now = clock.now()
+        for key in reversed(self._keys):
+            if key.activates_at <= now and key.published_at(now):
+                return key
+        raise RuntimeError("no signing key has activated")
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
-        return {"keys": [key.public_jwk for key in self._keys]}
+        """The published set as loaded; ``published_jwks()`` checks for changes first."""
+        now = clock.now()
+        return {"keys": [key.public_jwk for key in self._keys if key.published_at(now)]}
+
+    async def published_jwks(self) -> dict[str, list[dict[str, Any]]]:
+        await self.refresh()
+        return self.jwks()
 
     def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+        """Sign with the current key as loaded; ``sign_latest()`` checks for changes first."""
         key = self.current
         return jwt.encode(
             claims,
@@ -133,8 +325,20 @@ class KeyRing:
             headers={"kid": key.kid, **(headers or {})},
         )
 
+    async def sign_latest(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
+        """Sign with the key that signs now on every instance."""
+        await self.refresh()
+        return self.sign(claims, headers)
+
     def public_key(self, kid: str) -> rsa.RSAPublicKey | None:
+        """The published key ``kid`` as loaded; ``verification_key()`` checks for changes first."""
+        now = clock.now()
         for key in self._keys:
-            if key.kid == kid:
+            if key.kid == kid and key.published_at(now):
                 return key.private_key.public_key()
         return None
+
+    async def verification_key(self, kid: str) -> rsa.RSAPublicKey | None:
+        """The public key for ``kid`` if it is published now on any instance, else None."""
+        await self.refresh()
+        return self.public_key(kid)

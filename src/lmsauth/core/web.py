@@ -68,7 +68,8 @@ class Params:
 def _json_pairs(raw: bytes) -> list[tuple[str, str]]:
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    # RecursionError: arrays or objects nested deeper than the interpreter's stack ("[[[[...").
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadParameters("the request body is not valid JSON") from exc
     if not isinstance(data, dict):
         raise BadParameters("the request body must be a JSON object")

@@ -29,7 +29,7 @@ async def authenticate(
 ) -> Grant:
     """The grant of a bearer token for ``service``: signature, ``exp``, ``aud`` and the
     client's current state all checked. Raises ``TokenRefused``."""
-    grant = verify(keyring, token, public_url=public_url, service=service)
+    grant = await verify(keyring, token, public_url=public_url, service=service)
     if not await client_is_active(session, grant.client_id):
         raise TokenRefused("The client of this access token is no longer active.")
     return grant

@@ -86,7 +86,7 @@ class IdentityLogin:
             raise unauthorized("This client has been revoked.")
         if not client.usable_at(clock.now()):
             raise unauthorized("This client has expired.")
-        token, scope = tokens.issue(self.keyring, client, self.public_url)
+        token, scope = await tokens.issue(self.keyring, client, self.public_url)
         return JSONResponse(
             {
                 "access_token": token,

@@ -18,14 +18,16 @@ ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 # The real service publishes no key set (spec A3: clients never verify), so we choose the
 # RFC 8615 well-known location under the service's root.
 JWKS_PATH = "/ids/.well-known/jwks.json"
-JWKS_MAX_AGE = 300  # short: a rotated-in key signs at once (core.keys), so sets must refresh
+JWKS_MAX_AGE = 300  # short, though core.keys publishes a new key well before it signs
 
 
 def identity_routes(settings: Settings, db: Database, keyring: KeyRing) -> list[BaseRoute]:
     login = IdentityLogin(db, keyring, settings.public_url)
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse(keyring.jwks(), headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"})
+        return JSONResponse(
+            await keyring.published_jwks(), headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"}
+        )
 
     async def wrong_method(request: Request) -> Response:
         # Registered after the POST route: Starlette prefers a full match over its own 405.

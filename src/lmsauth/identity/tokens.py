@@ -64,8 +64,9 @@ class TokenRefused(Exception):
         self.expired = expired
 
 
-def issue(keyring: KeyRing, client: IdentityClient, public_url: str) -> tuple[str, str]:
-    """A fresh token for ``client``; returns ``(token, scope)``."""
+async def issue(keyring: KeyRing, client: IdentityClient, public_url: str) -> tuple[str, str]:
+    """A fresh token for ``client``, signed by the key that signs now on every instance;
+    returns ``(token, scope)``."""
     now = clock.timestamp()
     scope = scope_of(client.service, client.principal, client.partner, client.region)
     claims: dict[str, Any] = {
@@ -81,18 +82,19 @@ def issue(keyring: KeyRing, client: IdentityClient, public_url: str) -> tuple[st
         "partner": client.partner,
         "region": client.region,
     }
-    return keyring.sign(claims, headers={"typ": TOKEN_TYPE}), scope
+    return await keyring.sign_latest(claims, headers={"typ": TOKEN_TYPE}), scope
 
 
-def verify(keyring: KeyRing, token: str, *, public_url: str, service: str) -> Grant:
-    """The token's grant, or ``TokenRefused``. Does not look at the client's current state."""
+async def verify(keyring: KeyRing, token: str, *, public_url: str, service: str) -> Grant:
+    """The token's grant, or ``TokenRefused``. Does not look at the client's current state.
+    Any key published now on any instance verifies (a key rotated in elsewhere included)."""
     invalid = TokenRefused("Invalid access token.")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
         raise invalid from exc
     kid = header.get("kid")
-    key = keyring.public_key(kid) if isinstance(kid, str) else None
+    key = await keyring.verification_key(kid) if isinstance(kid, str) else None
     if key is None or header.get("typ") != TOKEN_TYPE:
         raise invalid
     try:

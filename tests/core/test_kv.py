@@ -1,0 +1,111 @@
+"""``core.kv``: the same behaviour from the in-process store and from Redis.
+
+The Redis store runs against the real Redis of ``LMSAUTH_TEST_REDIS_URL`` (the second run of
+``./scripts/test``); without it only the in-process store is collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from lmsauth.core.kv import MemoryStore, RedisStore, Store, StoreUnavailable, create_store
+from tests.conftest import TEST_REDIS_URL, free_port
+
+BACKENDS = ["memory", "redis"] if TEST_REDIS_URL else ["memory"]
+
+
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    request.getfixturevalue("redis_reachable")
+    redis = RedisStore(TEST_REDIS_URL, namespace=f"lmsauth-test-kv-{uuid.uuid4().hex}", timeout=2)
+    try:
+        yield redis
+    finally:
+        await redis.delete_all()
+        await redis.close()
+
+
+async def test_set_get_delete(store: Store) -> None:
+    assert await store.get("a") is None
+    await store.set("a", "one")
+    assert await store.get("a") == b"one"
+    assert await store.exists("a")
+    await store.set("a", b"two")
+    assert await store.get("a") == b"two"
+    await store.delete("a")
+    await store.delete("a")  # deleting a missing key is no error
+    assert await store.get("a") is None
+    assert not await store.exists("a")
+
+
+async def test_values_expire(store: Store) -> None:
+    await store.set("short", "x", expires_in=0.05)
+    await store.set("long", "y", expires_in=60)
+    await store.set("forever", "z")
+    remaining = await store.expires_in("long")
+    assert remaining is not None and 59 < remaining <= 60
+    assert await store.expires_in("forever") is None
+    assert await store.expires_in("missing") is None
+    await asyncio.sleep(0.1)
+    assert await store.get("short") is None
+    assert await store.get("long") == b"y"
+
+
+async def test_incr_counts_and_sets_the_window_once(store: Store) -> None:
+    assert await store.incr("hits", expires_in=0.2) == 1
+    assert await store.incr("hits", 5, expires_in=60) == 6  # the window is not extended
+    remaining = await store.expires_in("hits")
+    assert remaining is not None and remaining <= 0.2
+    await asyncio.sleep(0.25)
+    assert await store.incr("hits") == 1  # a new window, and this one never expires
+    assert await store.expires_in("hits") is None
+
+
+async def test_concurrent_increments_are_not_lost(store: Store) -> None:
+    results = await asyncio.gather(*(store.incr("n") for _ in range(50)))
+    assert sorted(results) == list(range(1, 51))
+    assert await store.get("n") == b"50"
+
+
+async def test_delete_all_clears_only_its_namespace(store: Store) -> None:
+    await store.set("a", "1")
+    await store.incr("b")
+    if isinstance(store, RedisStore):
+        other = RedisStore(TEST_REDIS_URL, namespace=f"{store.namespace}-other", timeout=2)
+        await other.set("a", "kept")
+    await store.delete_all()
+    assert await store.get("a") is None and await store.get("b") is None
+    if isinstance(store, RedisStore):
+        assert await other.get("a") == b"kept"
+        await other.delete_all()
+        await other.close()
+
+
+async def test_ping_and_sharing(store: Store) -> None:
+    await store.ping()
+    assert store.shared is isinstance(store, RedisStore)
+
+
+async def test_unreachable_redis_fails_fast_with_store_unavailable() -> None:
+    """Nothing listens on the port: every command raises ``StoreUnavailable`` at once."""
+    dead = RedisStore(f"redis://127.0.0.1:{free_port()}/0", timeout=1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for call in (dead.get("a"), dead.set("a", "b"), dead.incr("a"), dead.ping()):
+        with pytest.raises(StoreUnavailable):
+            await call
+    assert loop.time() - started < 4
+    await dead.close()
+
+
+def test_create_store_chooses_by_url() -> None:
+    assert isinstance(create_store(None), MemoryStore)
+    redis = create_store("redis://127.0.0.1:6379/0", namespace="x")
+    assert isinstance(redis, RedisStore) and redis.namespace == "x"
