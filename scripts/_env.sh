@@ -14,14 +14,21 @@ ensure_venv() {
   fi
 }
 
-# Browser tests drive Debian's Chromium; install it when missing (needs root or sudo).
-ensure_chromium() {
-  if command -v chromium >/dev/null 2>&1; then
-    return
-  fi
+# Install Debian packages whose command is missing (needs root or sudo): chromium for the
+# browser tests, wrk for the benchmark smoke run.
+ensure_debian_commands() {
+  local missing=()
+  for command in "$@"; do
+    command -v "$command" >/dev/null 2>&1 || missing+=("$command")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  echo "installing chromium from Debian's packages" >&2
+  echo "installing ${missing[*]} from Debian's packages" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# The second run of ./scripts/test: the PostgreSQL and Redis that CI (and this machine) provide.
+DEFAULT_TEST_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+DEFAULT_TEST_REDIS_URL="redis://127.0.0.1:6379/0"

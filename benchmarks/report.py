@@ -1,0 +1,359 @@
+"""Turn one run's ``results.json`` into RESULTS.md: every figure and every ratio from that run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = {
+    "s1": "1. `POST /ids/auth/login` (client credentials → RS256 JWT)",
+    "s2": "2. `GET /api/v1/users/self` with a Bearer token",
+    "s3": "3. `GET /commons/api/sessions/{id}` with a session",
+    "s4": "4. `POST /login/oauth2/token`, authorization code",
+    "s5": "5. `POST /login/oauth2/token`, refresh token",
+}
+PEERS = {
+    "asgi-starlette-get": "floor: uvicorn + Starlette, GET constant JSON (wrk without Lua)",
+    "asgi-starlette-get-lua": "floor: same, through the Lua script lmsauth's GETs use",
+    "asgi-starlette-post": "floor: uvicorn + Starlette, POST form parsed, constant JSON",
+    "oidc-provider-token-jwt": "oidc-provider: client_credentials → RS256 JWT",
+    "oidc-provider-introspect": "oidc-provider: token introspection (peer of 2)",
+    "dot-token-hashed": "django-oauth-toolkit: client_credentials, default hashed secret",
+    "dot-token-plain": "django-oauth-toolkit: client_credentials, plain secret",
+    "dot-resource": "django-oauth-toolkit: protected resource check (peer of 2)",
+}
+BACKENDS = (("sqlite", "SQLite"), ("pg", "PostgreSQL"))
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _rps(results: dict[str, Any], name: str) -> float | None:
+    row = results.get(name)
+    return float(row["rps"]) if row and "rps" in row else None
+
+
+def _row(name: str, label: str, row: dict[str, Any]) -> str:
+    runs = " / ".join(_n(r) for r in row.get("rps_runs", []))
+    return (
+        f"| {label} | `{name}` | **{_n(row.get('rps'))}** | {runs} | {row.get('p50_ms', '-')} ms | "
+        f"{row.get('p99_ms', '-')} ms | {row.get('errors', '-')} | {row.get('peak_rss_mib', '-')} MiB | "
+        f"{_n(row.get('server_cpu', 0) * 100)} % | {_n(row.get('db_cpu', 0) * 100)} % | {_cpu_us(row)} |"
+    )
+
+
+def _cpu_us(row: dict[str, Any]) -> str:
+    """Server CPU time per request (microseconds): the cost that decides one core's ceiling."""
+    rps = row.get("rps")
+    return _n(row.get("server_cpu", 0) * 1e6 / rps) if rps else "-"
+
+
+def _sign_rate(facts: dict[str, Any]) -> tuple[float | None, float | None]:
+    raw = jwt = None
+    for item in facts.get("sign", {}).get("results", []):
+        if item["alg"].startswith("RS256") and item["impl"] == "cryptography.sign":
+            raw = float(item["ops_per_s_median"])
+        if item["alg"].startswith("RS256") and item["impl"] == "PyJWT jwt.encode":
+            jwt = float(item["ops_per_s_median"])
+    return raw, jwt
+
+
+def _target(
+    lines: list[str], what: str, value: float | None, goal: float, fmt: str, *, below: bool = False
+) -> None:
+    if value is None:
+        lines.append(f"| {what} | not measured | {fmt.format(goal)} | - |")
+        return
+    ok = value < goal if below else value >= goal
+    lines.append(
+        f"| {what} | {fmt.format(value)} | {'<' if below else '≥'} {fmt.format(goal)} | "
+        f"{'met' if ok else '**missed**'} |"
+    )
+
+
+def _ab_section(folder: Path) -> list[str]:
+    """Before/after runs of the command for the src changes (``ab/before``, ``ab/after``)."""
+    try:
+        before = json.loads((folder / "before" / "results" / "results.json").read_text())
+        after = json.loads((folder / "after" / "results" / "results.json").read_text())
+    except (OSError, ValueError):
+        return []
+    out = [
+        "## Before and after the src changes (two runs of the command, one after the other)",
+        "",
+        f"Before: {before['facts']['machine']['date_utc']}, serving `{before['facts']['method']['src']}`; "
+        f"after: {after['facts']['machine']['date_utc']}, serving the working tree. Same options: "
+        f"`--only '{after['facts']['method']['only']}'`, {after['facts']['method']['reps']} x "
+        f"({after['facts']['method']['warm_s']} s + {after['facts']['method']['duration_s']} s). "
+        "Raw output in `ab/*/results/`.",
+        "",
+        "| scenario | before req/s | after req/s | change | before CPU µs/req | after CPU µs/req | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in after["results"].items():
+        old = before["results"].get(name)
+        if not old or "rps" not in old or "rps" not in row:
+            continue
+        change = row["rps"] / old["rps"] - 1
+        out.append(
+            f"| `{name}` | {_n(old['rps'])} | {_n(row['rps'])} | {change:+.0%} | {_cpu_us(old)} | "
+            f"{_cpu_us(row)} | {old['errors']} / {row['errors']} |"
+        )
+    return out
+
+
+def write(path: Path, everything: dict[str, Any], bench_dir: Path) -> None:
+    facts: dict[str, Any] = everything["facts"]
+    results: dict[str, Any] = everything["results"]
+    skipped: dict[str, str] = everything.get("skipped", {})
+    machine = facts.get("machine", {})
+    method = facts.get("method", {})
+    quick = method.get("quick")
+    plan = facts.get("plan", {})
+    small, large = f"{plan.get('live_small', 1000):,}", f"{plan.get('live_large', 1000000):,}"
+    lines: list[str] = []
+    add = lines.append
+    add("# lmsauth benchmarks: side by side with its peers, one core each")
+    add("")
+    add(
+        f"Generated by `{method.get('command', 'benchmarks/run.sh').strip()}` (`python -m benchmarks`) — "
+        f"every figure below comes from the one run of {machine.get('date_utc', '?')} "
+        f"({facts.get('elapsed_s', '?')} s"
+        f"{', **quick smoke mode: not a measurement**' if quick else ''}). "
+        "Raw wrk output of every run: `results/raw/`; all figures: `results/results.json`."
+    )
+    if facts.get("failures"):
+        add("")
+        add("**Failures in this run:** " + "; ".join(facts["failures"]))
+    add("")
+    add("## Machine and software")
+    add("")
+    add("| fact | value |")
+    add("|---|---|")
+    pg = machine.get("postgresql", {})
+    for key, value in (
+        (
+            "CPU",
+            f"{machine.get('cpu')} x {machine.get('nproc')} (server on CPU {method.get('server_cpu')}, "
+            f"wrk on CPU {method.get('client_cpu')})",
+        ),
+        ("memory", f"{machine.get('mem_gib')} GiB"),
+        ("kernel", machine.get("kernel")),
+        (
+            "load average (1, 5, 15 min) at start / end",
+            f"{' '.join(machine.get('loadavg_at_start', []))} / {' '.join(facts.get('loadavg_at_end', []))}",
+        ),
+        ("Python", machine.get("python")),
+        ("SQLite", f"{machine.get('sqlite')} (WAL, synchronous=NORMAL: lmsauth's settings)"),
+        (
+            "PostgreSQL",
+            f"{pg.get('version', '?')[:40]}; shared_buffers {pg.get('shared_buffers')}, "
+            f"synchronous_commit {pg.get('synchronous_commit')}, fsync {pg.get('fsync')}; "
+            "same machine, not pinned",
+        ),
+        ("wrk", machine.get("wrk")),
+        ("node", machine.get("node")),
+        ("lmsauth tree", f"{machine.get('git_head')} plus uncommitted changes; served: {method.get('src')}"),
+        ("lmsauth's packages", ", ".join(f"{k} {v}" for k, v in machine.get("packages", {}).items())),
+        ("peers", ", ".join(f"{k} {v}" for k, v in facts.get("peer_versions", {}).items())),
+    ):
+        add(f"| {key} | {value} |")
+    add("")
+    add("## Method")
+    add("")
+    add(
+        f"Every contender runs pinned to CPU {method.get('server_cpu')} (`taskset`), and "
+        f"`wrk -t1 -c{method.get('connections')}` pinned to CPU {method.get('client_cpu')}. "
+        f"Each scenario: a preflight request (status and body checked), then {method.get('reps')} x "
+        f"({method.get('warm_s')} s warm-up + {method.get('duration_s')} s measured), waiting for the "
+        "server to go idle before each run. The median run is shown (all runs listed); errors are "
+        "summed over every run *including warm-ups* (non-2xx, socket errors, timeouts, and any "
+        "status other than the expected one, checked in `bench.lua`). Peak RSS is the server's "
+        "process tree, sampled every 0.2 s. *server CPU* is the server tree's CPU time over the run; "
+        "*DB CPU* is PostgreSQL's (all its processes, on either core; SQLite runs inside the server). "
+        "lmsauth is `lmsauth serve` (uvicorn, uvloop, httptools, 1 process, access log off with "
+        "`LMSAUTH_LOG_LEVEL=warning`, as `--no-access-log` for the Starlette floor)."
+    )
+    add("")
+    add("## Results")
+    add("")
+    add(
+        "| contender and scenario | name | req/s | runs | p50 | p99 | errors | peak RSS "
+        "| server CPU | DB CPU | server CPU µs/request |"
+    )
+    add("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, label in PEERS.items():
+        if name in results:
+            add(_row(name, label, results[name]))
+    for short, db in BACKENDS:
+        for key, label in SCENARIOS.items():
+            for suffix, extra in (("", f", {small} live"), ("-1m", f", {large} live")):
+                name = f"{key}-{short}{suffix}"
+                if name in results:
+                    live = extra if key in ("s2", "s3") else ""
+                    add(_row(name, f"lmsauth {label}{live}, {db}", results[name]))
+    raw_sign, jwt_sign = _sign_rate(facts)
+    add("")
+    add(
+        f"Signing on the server core (project venv, `jwt_sign_bench.py` from peers-bench): RS256 raw "
+        f"`cryptography` **{_n(raw_sign)}**/s, PyJWT `jwt.encode` {_n(jwt_sign)}/s."
+    )
+    for item in facts.get("sign", {}).get("results", []):
+        if not item["alg"].startswith("RS256"):
+            add(f"- {item['alg']} {item['impl']}: {_n(item['ops_per_s_median'])}/s")
+    if skipped:
+        add("")
+        add("Not run: " + "; ".join(f"`{k}`: {v}" for k, v in sorted(skipped.items())))
+
+    add("")
+    add("## Targets (from this run)")
+    add("")
+    add("| target | measured | goal | |")
+    add("|---|---:|---:|---|")
+    oidc, dot_h, dot_p = (
+        _rps(results, n) for n in ("oidc-provider-token-jwt", "dot-token-hashed", "dot-token-plain")
+    )
+    floor_get = _rps(results, "asgi-starlette-get")
+    for short, db in BACKENDS:
+        s1 = _rps(results, f"s1-{short}")
+        if s1 is None and f"s1-{short}" not in skipped and short == "pg" and "s2-pg" not in results:
+            continue
+        _target(lines, f"1 ({db}) / oidc-provider JWT", _ratio(s1, oidc), 1.5, "{:.2f}x")
+        _target(lines, f"1 ({db}) / DOT (default hashed secret)", _ratio(s1, dot_h), 5, "{:.1f}x")
+        _target(lines, f"1 ({db}) / raw RS256 signing rate", _ratio(s1, raw_sign), 0.6, "{:.0%}")
+        for key in ("s2", "s3"):
+            n = key[1]
+            rps = _rps(results, f"{key}-{short}")
+            _target(lines, f"{n} ({db}) / constant-response floor", _ratio(rps, floor_get), 0.5, "{:.0%}")
+            half = results.get(f"{key}-{short}-half")
+            p99 = float(half["p99_ms"]) if half and "p99_ms" in half else None
+            label = f"{n} ({db}) p99 at half the peak rate"
+            if half:
+                label += f" (target {_n(half.get('target_rps'))}/s, achieved {_n(half.get('rps'))}/s)"
+            _target(lines, label, p99, 10, "{:.2f} ms", below=True)
+            big = _rps(results, f"{key}-{short}-1m")
+            _target(
+                lines, f"{n} ({db}) {large} live / {small} live, throughput", _ratio(big, rps), 0.9, "{:.0%}"
+            )
+            small_rss = results.get(f"{key}-{short}", {}).get("peak_rss_mib")
+            big_rss = results.get(f"{key}-{short}-1m", {}).get("peak_rss_mib")
+            growth = _ratio(big_rss, small_rss)
+            _target(
+                lines,
+                f"{n} ({db}) {large} live / {small} live, peak RSS growth",
+                None if growth is None else growth - 1,
+                0.10,
+                "{:+.1%}",
+                below=True,
+            )
+        rss = facts.get(f"rss_{short}")
+        if rss:
+            _target(
+                lines,
+                f"RSS after {_n(rss['requests_total'])} requests vs after {_n(rss['requests_first'])} "
+                f"({db}, scenario 2: {rss['rss_first_mib']} → {rss['rss_last_mib']} MiB)",
+                rss["growth"],
+                0.10,
+                "{:+.1%}",
+                below=True,
+            )
+
+    add("")
+    add("## Other ratios (lmsauth / peer, lmsauth / limit)")
+    add("")
+    add("| ratio | value |")
+    add("|---|---:|")
+    floor_post = _rps(results, "asgi-starlette-post")
+    intro, dres = _rps(results, "oidc-provider-introspect"), _rps(results, "dot-resource")
+    for short, db in BACKENDS:
+        pairs = (
+            (f"1 ({db}) / DOT plain secret", _rps(results, f"s1-{short}"), dot_p),
+            (f"1 ({db}) / PyJWT RS256 signing rate", _rps(results, f"s1-{short}"), jwt_sign),
+            (f"1 ({db}) / Starlette POST floor", _rps(results, f"s1-{short}"), floor_post),
+            (f"2 ({db}) / oidc-provider introspection", _rps(results, f"s2-{short}"), intro),
+            (f"2 ({db}) / DOT protected resource", _rps(results, f"s2-{short}"), dres),
+            (f"3 ({db}) / oidc-provider introspection", _rps(results, f"s3-{short}"), intro),
+            (f"4 ({db}) / Starlette POST floor", _rps(results, f"s4-{short}"), floor_post),
+            (f"4 ({db}) / DOT plain secret (token issue, SQLite)", _rps(results, f"s4-{short}"), dot_p),
+            (f"5 ({db}) / Starlette POST floor", _rps(results, f"s5-{short}"), floor_post),
+        )
+        for label, a, b in pairs:
+            r = _ratio(a, b)
+            if r is not None:
+                add(f"| {label} | {r:.2f}x |")
+    floor_lua = _rps(results, "asgi-starlette-get-lua")
+    if floor_lua and floor_get:
+        add(f"| floor through Lua / floor without (load generator cost) | {floor_lua / floor_get:.2f}x |")
+
+    add("")
+    add("## Storage and memory at scale")
+    add("")
+    add(
+        f"| backend | bytes per access token ({small} rows) | bytes per token (top-up to {large}) | "
+        "bytes per Commons session | rows in `access_tokens` at the large run |"
+    )
+    add("|---|---:|---:|---:|---:|")
+    for short, db in BACKENDS:
+        if f"token_bytes_small_{short}" in facts:
+            add(
+                f"| {db} | {_n(facts.get(f'token_bytes_small_{short}'))} | "
+                f"{_n(facts.get(f'token_bytes_large_{short}'))} | "
+                f"{_n(facts.get(f'session_bytes_{short}'))} | "
+                f"{_n(facts.get(f'tokens_large_{short}'))} |"
+            )
+    add("")
+    add(
+        "Bytes per row include the table's indexes (PostgreSQL: `pg_total_relation_size`; SQLite: growth "
+        "of the database file after a WAL checkpoint)."
+    )
+    for short, db in BACKENDS:
+        rss = facts.get(f"rss_{short}")
+        if rss:
+            add("")
+            if rss["requests_total"] < rss.get("requests_planned", 0) * 0.99:
+                add("")
+                add(
+                    f"**The RSS run reached {_n(rss['requests_total'])} of the planned "
+                    f"{_n(rss['requests_planned'])} requests** within its {_n(rss['seconds_bound'])} s "
+                    "bound (the run's time budget); the growth below is measured over what it reached."
+                )
+            add(
+                f"RSS ({db}, scenario 2, one server): {rss['rss_first_mib']} MiB after "
+                f"{_n(rss['requests_first'])} requests, {rss['rss_last_mib']} MiB after "
+                f"{_n(rss['requests_total'])} ({rss['growth']:+.1%}); {_n(rss['rps_rest'])} req/s, "
+                f"{rss['errors']} errors."
+            )
+    for short, db in BACKENDS:
+        pieces = facts.get(f"breakdown_{short}")
+        if pieces:
+            add("")
+            add(
+                f"Scenario 2's pieces in-process on the server core ({db}, `benchmarks/breakdown.py`, "
+                f"{plan.get('breakdown_calls', 2000):,} sequential calls each, no HTTP):"
+            )
+            add("")
+            add("| piece | CPU µs/call | wall µs/call |")
+            add("|---|---:|---:|")
+            for label, value in pieces.items():
+                add(f"| {label} | {_n(value['cpu_us'])} | {_n(value['wall_us'])} |")
+    ab = _ab_section(bench_dir / "ab")
+    if ab and not quick:
+        add("")
+        lines.extend(ab)
+    notes = bench_dir / "ANALYSIS.md"
+    if notes.exists() and not quick:
+        add("")
+        add(notes.read_text().rstrip())
+    add("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))
