@@ -7,9 +7,14 @@ Errors go to stderr with exit status 1 (2 for usage errors, as click does).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import logging
+import logging.config
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lmsauth.canvas import admin
 from lmsauth.canvas.tool_commands import external_tool
 from lmsauth.commons.commands import commons
+from lmsauth.core import logs, metrics
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyLifecycle, KeyRing
 from lmsauth.core.kv import StoreUnavailable, create_store
@@ -132,7 +138,11 @@ def serve(
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         os.environ["LMSAUTH_PUBLIC_URL"] = f"http://{shown}:{port}"
     settings = _settings()
+    log_config = logs.config(settings.log_level, settings.log_format)
+    logging.config.dictConfig(log_config)
     settings.resolved_secret_key  # noqa: B018  (generate it once, before workers race for it)
+    if settings.metrics:
+        _share_metrics_between_workers(workers)
     upgrade(settings)
     if demo and not emulator:  # the emulator loads its seed itself, at start
         result = _run(lambda db: seed.load(db, seed.demo_seed_text(), settings), migrate=False)
@@ -144,9 +154,12 @@ def serve(
             _run(lambda db: seed.load(db, text, settings), migrate=False)
         except seed.SeedError as exc:
             raise click.ClickException(str(exc)) from exc
+    announce = _announcer(logs.resolve_format(settings.log_format))
     if settings.emulator:
-        click.echo(f"lmsauth EMULATOR: control API and page at {settings.public_url}/_emulator/", err=True)
-    click.echo(f"lmsauth serving on http://{host}:{port} (public URL {settings.public_url})", err=True)
+        announce(f"lmsauth EMULATOR: control API and page at {settings.public_url}/_emulator/")
+    announce(f"lmsauth serving on http://{host}:{port} (public URL {settings.public_url})")
+    # Each server process freezes its start-up heap once the app is built (``gc_freeze``).
+    os.environ.setdefault("LMSAUTH_GC_FREEZE", "1")
     uvicorn.run(
         "lmsauth.commons.app:create_commons_app"
         if chosen == {"commons"} and not settings.emulator
@@ -156,11 +169,36 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=log_config,
+        access_log=False,  # core.observe writes the access line, without the query string
         loop="auto",
         http="auto",
         proxy_headers=settings.trust_proxy_headers,
         server_header=False,
     )
+
+
+def _announcer(log_format: str) -> Callable[[str], None]:
+    """How ``serve`` says where it listens: a log record when logs are JSON (every line of
+    stderr stays one JSON object), else a plain line."""
+    if log_format == "json":
+        return logging.getLogger("lmsauth.serve").info
+    return lambda text: click.echo(text, err=True)
+
+
+def _share_metrics_between_workers(workers: int) -> None:
+    """prometheus_client's multiprocess mode for ``--workers N``: each worker writes its samples
+    to files in ``PROMETHEUS_MULTIPROC_DIR`` and any worker's ``/metrics`` sums them all.
+    An operator's folder is emptied of an earlier run's files (it must belong to this one
+    ``lmsauth serve``); without one, a temporary folder is made and removed at exit."""
+    folder = os.environ.get(metrics.MULTIPROC_DIR)
+    if folder:
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    elif workers > 1:
+        folder = tempfile.mkdtemp(prefix="lmsauth-metrics-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ[metrics.MULTIPROC_DIR] = folder  # the workers inherit it before they import
 
 
 def _print_demo(settings: Settings, result: Any) -> None:

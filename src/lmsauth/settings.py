@@ -11,6 +11,7 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -44,6 +45,13 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000", description="Base URL clients use to reach this server."
     )
     profile: Profile = Profile.canvas
+    refresh_reuse_grace_seconds: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=300.0,
+        description="Strict profile: how long after a refresh token rotated it may be presented "
+        "again (a client racing itself, or retrying a lost answer) without revoking its family.",
+    )
     redis_url: str | None = None
     redis_namespace: str = Field(
         default="lmsauth", description="Prefix of every Redis key, so deployments can share one Redis."
@@ -68,9 +76,79 @@ class Settings(BaseSettings):
     commons_path: str = "/commons"
     services: str = Field(default="all", description="Which services to run: all, or e.g. canvas,commons.")
     cleanup_interval_seconds: float = 60.0
+    gc_freeze: bool = Field(
+        default=False,
+        description="After start-up, move every object built so far out of the cyclic garbage "
+        "collector's sight (gc.freeze), which shortens its longest pauses; `lmsauth serve` turns it on.",
+    )
     log_level: str = "info"
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="auto: text when stderr is a terminal, else one JSON object per line.",
+    )
+    metrics: bool = Field(default=True, description="Count requests and serve GET /metrics (Prometheus).")
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Bearer token /metrics requires; unset: /metrics answers only loopback callers.",
+    )
     max_body_bytes: int = 1_048_576
     trust_proxy_headers: bool = False
+    # Rate limits (core.ratelimit; README "Rate limits"), counted in Redis when it is configured.
+    rate_limits: bool = Field(default=True, description="off: no rate limit is counted or enforced.")
+    rate_limit_api_high_water_mark: float = Field(
+        default=700.0, gt=0, description="Canvas API: a token's bucket is full at this level (Canvas: 700)."
+    )
+    rate_limit_api_maximum: float = Field(
+        default=800.0, gt=0, description="Canvas API: the level never rises above this (Canvas: 800)."
+    )
+    rate_limit_api_outflow: float = Field(
+        default=10.0, gt=0, description="Canvas API: units the bucket leaks per second (Canvas: 10)."
+    )
+    rate_limit_api_request_cost: float = Field(
+        default=0.01,
+        ge=0,
+        description="Canvas API: what one request adds to its token's bucket, in Canvas's unit "
+        "(seconds of server time): the default lets a token sustain 1,000 requests a second.",
+    )
+    rate_limit_api_status: int = Field(
+        default=403,
+        description="Canvas API refusal: 403 (Canvas's documented, long-standing answer) or 429 "
+        "(what Canvas answers since October 2025, and what canvasapi 3.6 turns into RateLimitExceeded).",
+    )
+    rate_limit_client_requests: int = Field(
+        default=6000, gt=0, description="Token endpoints: requests per client id per window."
+    )
+    rate_limit_client_window_seconds: float = Field(default=60.0, gt=0)
+    rate_limit_session_requests: int = Field(
+        default=2500,
+        gt=0,
+        description="Commons session API: requests per session per window (Commons: 2500/hour).",
+    )
+    rate_limit_session_window_seconds: float = Field(default=3600.0, gt=0)
+    rate_limit_login_delay_after: int = Field(
+        default=3,
+        ge=0,
+        description="Login form: failed attempts per account before each further one is delayed.",
+    )
+    rate_limit_login_lock_after: int = Field(
+        default=10, gt=0, description="Login form: failed attempts per account before it is locked."
+    )
+    rate_limit_login_ip_delay_after: int = Field(
+        default=30, ge=0, description="Login form: failed attempts per client address before delays."
+    )
+    rate_limit_login_ip_lock_after: int = Field(
+        default=100, gt=0, description="Login form: failed attempts per client address before it is locked."
+    )
+    rate_limit_login_delay_seconds: float = Field(
+        default=1.0, ge=0, description="Login form: the first delay; it doubles with every further failure."
+    )
+    rate_limit_login_max_delay_seconds: float = Field(default=8.0, ge=0)
+    rate_limit_login_lock_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Login form: how long failures are counted, and how long a lock lasts.",
+    )
     emulator: bool = Field(
         default=False,
         description="Emulator mode: the /_emulator/ control API (clock, faults, traffic, state).",
@@ -82,6 +160,11 @@ class Settings(BaseSettings):
         default=None,
         description="A seed file the emulator loads at start and restores on reset ('demo': the built-in).",
     )
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_metrics_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("public_url")
     @classmethod
@@ -97,6 +180,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LMSAUTH_EMULATOR cannot be combined with LMSAUTH_PROFILE=strict: an emulator that "
                 "moves time and injects faults has no place where the strict profile is wanted"
+            )
+        return self
+
+    @field_validator("rate_limit_api_status")
+    @classmethod
+    def _canvas_throttle_status(cls, value: int) -> int:
+        if value not in (403, 429):
+            raise ValueError("LMSAUTH_RATE_LIMIT_API_STATUS must be 403 or 429")
+        return value
+
+    @model_validator(mode="after")
+    def _bucket_can_fill(self) -> Settings:
+        if self.rate_limit_api_maximum < self.rate_limit_api_high_water_mark:
+            raise ValueError(
+                "LMSAUTH_RATE_LIMIT_API_MAXIMUM must be at least LMSAUTH_RATE_LIMIT_API_HIGH_WATER_MARK: "
+                "a bucket that can never reach its high water mark never refuses anything"
             )
         return self
 

@@ -1,5 +1,5 @@
-"""Fixtures for the Canvas conformance tests: cheap password hashing, and the app under other
-settings (strict profile, an https public URL)."""
+"""Fixtures for the Canvas conformance tests: a developer key and a user, and the app under
+other settings (strict profile, an https public URL)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,18 @@ from starlette.testclient import TestClient
 
 from lmsauth.app import create_app
 from lmsauth.settings import Profile, Settings
+from tests.conftest import Directory, Key, Person
+
+
+@pytest.fixture
+def key(directory: Directory) -> Key:
+    """A developer key with the default redirect URI, made in the test's database."""
+    return directory.key()
+
+
+@pytest.fixture
+def user(directory: Directory) -> Person:
+    return directory.user()
 
 
 @pytest.fixture

@@ -23,16 +23,6 @@ COURSES = "url:GET|/api/v1/courses"
 
 
 @pytest.fixture
-def key(directory: Directory) -> Key:
-    return directory.key()
-
-
-@pytest.fixture
-def user(directory: Directory) -> Person:
-    return directory.user()
-
-
-@pytest.fixture
 def token(client, key: Key, user: Person) -> str:
     access: str = issue_tokens(client, key, user)["access_token"]
     return access

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
+from lmsauth.canvas.models import AccessToken, local_id
 from tests.canvas.support import AUTH, auth_params, exchange, sign_in
 from tests.conftest import Directory
 from tests.flows import CSRF_CONSENT, authorize, form_token, query_of
@@ -297,3 +299,26 @@ def test_consent_for_a_key_deactivated_meanwhile(client, directory: Directory) -
     )
     assert response.status_code == 400
     assert response.text == "Invalid or missing session for oauth"
+
+
+def test_a_remembered_userinfo_grant_reuses_its_token(client, directory: Directory) -> None:
+    """Spec 5.3 step 5: Canvas answers a remembered userinfo grant with the token it has
+    (``find_reusable_access_token``); tokens do not pile up under Approved Integrations."""
+    key, user = directory.key(), directory.user()
+    sign_in(client, user)
+    userinfo_round(client, key, remember=True)
+    for _ in range(2):
+        location = userinfo_round(client, key, remember=False)
+        body = exchange(client, key, query_of(location)["code"]).json()
+        assert body["access_token"] is None and "refresh_token" not in body
+    assert len(directory.query(select(AccessToken.id).where(AccessToken.workflow_state == "active"))) == 1
+    # Not remembered: every exchange is a token of its own, as in Canvas.
+    other, second = directory.key(name="Other"), directory.user(login="other@example.edu")
+    client.cookies.clear()
+    sign_in(client, second)
+    userinfo_round(client, other, remember=False)
+    userinfo_round(client, other, remember=False)
+    rows = directory.query(
+        select(AccessToken.id).where(AccessToken.developer_key_id == local_id(int(other.client_id)))
+    )
+    assert len(rows) == 2

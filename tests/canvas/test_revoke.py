@@ -3,7 +3,6 @@ browser sessions."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -13,16 +12,6 @@ from tests.canvas.support import API_CHALLENGE, TOKEN, count, issue_tokens, me, 
 from tests.conftest import Directory, Key, Person
 
 NOT_OAUTH = b'{"message":"can\'t delete OAuth access token when not using an OAuth access token"}'
-
-
-@pytest.fixture
-def key(directory: Directory) -> Key:
-    return directory.key()
-
-
-@pytest.fixture
-def user(directory: Directory) -> Person:
-    return directory.user()
 
 
 def second_browser(client: TestClient) -> TestClient:

@@ -37,16 +37,6 @@ MISSING_REFRESH = "You must provide the refresh_token parameter when using the r
 SLUG = re.compile(r"[2346789acefhkmnrtuvwxyzABCDEFGHJKLMNPQRTUVWXYZ]{64}")
 
 
-@pytest.fixture
-def key(directory: Directory) -> Key:
-    return directory.key()
-
-
-@pytest.fixture
-def user(directory: Directory) -> Person:
-    return directory.user()
-
-
 def tokens_written(directory: Directory) -> int:
     return count(directory, AccessToken)
 

@@ -7,29 +7,11 @@ The Redis store runs against the real Redis of ``LMSAUTH_TEST_REDIS_URL`` (the s
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
-from lmsauth.core.kv import MemoryStore, RedisStore, Store, StoreUnavailable, create_store
+from lmsauth.core.kv import _SWEEP_EVERY, MemoryStore, RedisStore, Store, StoreUnavailable, create_store
 from tests.conftest import TEST_REDIS_URL, free_port
-
-BACKENDS = ["memory", "redis"] if TEST_REDIS_URL else ["memory"]
-
-
-@pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    request.getfixturevalue("redis_reachable")
-    redis = RedisStore(TEST_REDIS_URL, namespace=f"lmsauth-test-kv-{uuid.uuid4().hex}", timeout=2)
-    try:
-        yield redis
-    finally:
-        await redis.delete_all()
-        await redis.close()
 
 
 async def test_set_get_delete(store: Store) -> None:
@@ -109,3 +91,24 @@ def test_create_store_chooses_by_url() -> None:
     assert isinstance(create_store(None), MemoryStore)
     redis = create_store("redis://127.0.0.1:6379/0", namespace="x")
     assert isinstance(redis, RedisStore) and redis.namespace == "x"
+
+
+async def test_memory_store_forgets_expired_keys_nobody_reads() -> None:
+    """Rate-limit counters are keyed by whoever calls (client ids, login names, addresses): the
+    in-process store must not keep the expired ones of callers that never come back."""
+    store = MemoryStore()
+    for n in range(50):
+        await store.incr(f"gone-{n}", 1, expires_in=0.01)
+    await asyncio.sleep(0.05)
+    for _ in range(_SWEEP_EVERY):
+        await store.incr("busy", 1)
+    assert [key for key in store._values if key.startswith("gone-")] == []
+    assert await store.get("busy") == str(_SWEEP_EVERY).encode()
+
+
+async def test_leak_adds_leaks_and_caps(store: Store) -> None:
+    assert await store.leak("bucket", 30.0, 0.001, 50.0) == pytest.approx(30.0, abs=0.01)
+    assert await store.leak("bucket", 30.0, 0.001, 50.0) == pytest.approx(50.0)  # capped
+    assert await store.leak("fast", 1.0, 100.0, 50.0) == pytest.approx(1.0)
+    await asyncio.sleep(0.05)  # leaks 5, of which 1 was there
+    assert await store.leak("fast", 2.0, 100.0, 50.0) == pytest.approx(2.0)

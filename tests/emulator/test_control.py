@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from lmsauth.canvas.models import User
 from lmsauth.core import clock
-from tests.flows import code_for
+from lmsauth.settings import Settings
+from tests.emulator.conftest import emulator_client
+from tests.flows import code_for, log_in
 from tests.identity.helpers import access_token, make_client
 
 DEMO_ID = "10000000000001"
@@ -379,3 +381,16 @@ def test_the_page_shows_clock_keys_clients_users_and_requests(emulator) -> None:
     ):
         assert shown in page.text
     assert 'action="/_emulator/flow"' in page.text
+
+
+def test_reset_forgets_rate_limit_counters(emulator_settings: Settings) -> None:
+    """A login lock provoked by one test must not outlive a reset into the next one."""
+    throttled = emulator_settings.model_copy(
+        update={"rate_limit_login_delay_after": 100, "rate_limit_login_lock_after": 2}
+    )
+    with emulator_client(throttled) as emulator:
+        for _ in range(2):
+            assert log_in(emulator, "student@example.edu", "wrong password").status_code == 400
+        assert log_in(emulator, "student@example.edu", "student-password").status_code == 429
+        assert emulator.post("/_emulator/reset").status_code == 200
+        assert log_in(emulator, "student@example.edu", "student-password").status_code in (302, 303)

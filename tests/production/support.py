@@ -54,11 +54,13 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 class Serve:
     """``lmsauth serve`` on a free port; stderr is collected as it arrives."""
 
-    def __init__(self, settings: Settings, port: int | None = None, **extra_env: str) -> None:
+    def __init__(
+        self, settings: Settings, port: int | None = None, args: tuple[str, ...] = (), **extra_env: str
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [LMSAUTH, "serve", "--port", str(self.port)],
+            [LMSAUTH, "serve", "--port", str(self.port), *args],
             env=environment(settings, **extra_env),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -97,6 +99,14 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        self._reader.join(timeout=5)
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """End the process with ``sig`` (default SIGKILL: a crash, nothing cleaned up) and reap it."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        self.process.wait(timeout=15)
+        self.http.close()
         self._reader.join(timeout=5)
 
 

@@ -9,27 +9,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from lmsauth.canvas import scopes as scope_rules
-from lmsauth.canvas import tokens
+from lmsauth.canvas.bearer import Bearer, BearerUser, authenticate, needs_touch, touch
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import (
+    add_quota_headers,
     bad_request,
     insufficient_scopes,
     invalid_access_token,
     not_found,
+    rate_limit_exceeded,
     unauthenticated,
     unauthorized,
 )
 from lmsauth.canvas.models import User, local_id
 from lmsauth.canvas.oauth2 import bearer_token
-from lmsauth.core import clock
 from lmsauth.core.db import row_id
 from lmsauth.core.errors import BadParameters, WireError
-from lmsauth.core.web import Params, read_params
+from lmsauth.core.web import ORJSONResponse, Params, read_params
 
-Handler = Callable[[Request, tokens.Bearer, Params], Awaitable[Response]]
+Handler = Callable[[Request, Bearer, Params], Awaitable[Response]]
 
 
-def user_profile(user: User, includes: set[str]) -> dict[str, Any]:
+def user_profile(user: User | BearerUser, includes: set[str]) -> dict[str, Any]:
     """``users#api_show`` for the caller (spec 7.5)."""
     body: dict[str, Any] = {
         "id": user.id,
@@ -69,35 +70,41 @@ class CanvasApi:
                 return bad_request(exc.message).response()
             if not presented:
                 return unauthenticated().response()
-            async with self.ctx.db.session() as session:
-                bearer = await tokens.authenticate(session, presented)
-                if bearer is None:
-                    return invalid_access_token().response()
-                if bearer.key.require_scopes and not scope_rules.allows(
-                    list(bearer.token.scopes), request.method, request.url.path
-                ):
-                    return insufficient_scopes().response()
-                needs_touch = bearer.token.last_used_at is None or (
-                    bearer.token.last_used_at + tokens.LAST_USED_GRANULARITY <= clock.now()
-                )
-            if needs_touch:
-                async with self.ctx.db.session(write=True) as session:
-                    await tokens.touch(session, bearer.token)
-            try:
-                return await handler(request, bearer, params)
-            except WireError as exc:
-                return exc.response()
-            except BadParameters as exc:
-                return bad_request(exc.message).response()
+            bearer = await authenticate(self.ctx.db, presented)
+            if bearer is None:
+                return invalid_access_token().response()
+            # Spec 7.3: Canvas's leaky bucket per access token, one store call.
+            bucket = self.ctx.limits.per_token
+            throttle = await bucket.hit(str(bearer.token.id))
+            if not throttle.allowed:
+                return rate_limit_exceeded(self.ctx.settings.rate_limit_api_status, throttle, bucket.cost)
+            if bearer.key.require_scopes and not scope_rules.allows(
+                bearer.token.scopes, request.method, request.url.path
+            ):
+                response = insufficient_scopes().response()
+            else:
+                response = await self._answer(handler, request, bearer, params)
+            add_quota_headers(response, throttle, bucket.cost)
+            return response
 
         return endpoint
 
-    async def show_user(self, request: Request, bearer: tokens.Bearer, params: Params) -> Response:
+    async def _answer(self, handler: Handler, request: Request, bearer: Bearer, params: Params) -> Response:
+        if needs_touch(bearer.token):
+            await touch(self.ctx.db, bearer.token)
+        try:
+            return await handler(request, bearer, params)
+        except WireError as exc:
+            return exc.response()
+        except BadParameters as exc:
+            return bad_request(exc.message).response()
+
+    async def show_user(self, request: Request, bearer: Bearer, params: Params) -> Response:
         """GET /api/v1/users/:id, where ``self`` is the caller."""
         raw = request.path_params["user_id"]
         includes = set(_include_values(params))
         if raw == "self":
-            return JSONResponse(user_profile(bearer.user, includes))
+            return ORJSONResponse(user_profile(bearer.user, includes))
         if not raw.isdigit() or len(raw) > 19:
             raise not_found()
         user_id = row_id(local_id(int(raw)))

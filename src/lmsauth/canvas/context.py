@@ -1,4 +1,5 @@
-"""What the Canvas service's handlers share: settings, database, key ring and page templates."""
+"""What the Canvas service's handlers share: settings, database, key ring, rate limits and page
+templates."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyRing
+from lmsauth.core.ratelimit import RateLimits
 from lmsauth.core.web import templates
 from lmsauth.settings import Profile, Settings
 
@@ -24,6 +26,7 @@ class CanvasContext:
     settings: Settings
     db: Database
     keyring: KeyRing
+    limits: RateLimits
     pages: Environment = field(default_factory=lambda: templates(PAGES, SHARED_PAGES))
 
     @property

@@ -1,9 +1,15 @@
 """Canvas's two error formats: OAuth2 (``{"error","error_description"}``, spec 3.5 and 5.8)
-and the REST API's (``{"errors":[{"message"}]}``, spec 7.3)."""
+and the REST API's (``{"errors":[{"message"}]}``, spec 7.3). The authentication errors are
+counted in ``core.metrics`` (``lmsauth_failures_total``) when they are sent."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
+from starlette.responses import PlainTextResponse, Response
+
 from lmsauth.core.errors import WireError
+from lmsauth.core.ratelimit import Decision
 
 OAUTH_CHALLENGE = {"WWW-Authenticate": "Canvas OAuth 2.0"}
 API_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="canvas-lms"'}
@@ -13,7 +19,8 @@ def oauth_error(error: str, description: str, status: int = 400) -> WireError:
     """A JSON OAuth2 error; 401s carry Canvas's ``WWW-Authenticate`` header."""
     headers = dict(OAUTH_CHALLENGE) if status == 401 else {}
     headers["Cache-Control"] = "no-store"
-    return WireError(status, {"error": error, "error_description": description}, headers)
+    body = {"error": error, "error_description": description}
+    return WireError(status, body, headers, failure=("canvas", error))
 
 
 def unknown_client() -> WireError:
@@ -24,13 +31,35 @@ def invalid_client() -> WireError:
     return oauth_error("invalid_client", "invalid client", 401)
 
 
+def client_rate_limited(retry_after: int) -> WireError:
+    """429 at the token endpoint: too many requests for one client id. RFC 6749 has no error
+    code for it; ``temporarily_unavailable`` (section 4.1.2.1) is the one OAuth clients know for
+    "try again later", and the one our 503 uses."""
+    error = oauth_error(
+        "temporarily_unavailable",
+        f"Too many requests for this client; retry after {retry_after} seconds.",
+        429,
+    )
+    error.headers["Retry-After"] = str(retry_after)
+    return error
+
+
 def invalid_access_token() -> WireError:
-    return WireError(401, {"errors": [{"message": "Invalid access token."}]}, dict(API_CHALLENGE))
+    return WireError(
+        401,
+        {"errors": [{"message": "Invalid access token."}]},
+        dict(API_CHALLENGE),
+        failure=("canvas", "invalid_access_token"),
+    )
 
 
 def insufficient_scopes() -> WireError:
     # No WWW-Authenticate: canvasapi must raise Unauthorized here, not InvalidAccessToken.
-    return WireError(401, {"errors": [{"message": "Insufficient scopes on access token."}]})
+    return WireError(
+        401,
+        {"errors": [{"message": "Insufficient scopes on access token."}]},
+        failure=("canvas", "insufficient_scopes"),
+    )
 
 
 def unauthenticated() -> WireError:
@@ -38,6 +67,7 @@ def unauthenticated() -> WireError:
         401,
         {"status": "unauthenticated", "errors": [{"message": "user authorization required"}]},
         dict(API_CHALLENGE),
+        failure=("canvas", "unauthenticated"),
     )
 
 
@@ -48,6 +78,7 @@ def unauthorized() -> WireError:
             "status": "unauthorized",
             "errors": [{"message": "user not authorized to perform that action"}],
         },
+        failure=("canvas", "unauthorized"),
     )
 
 
@@ -57,3 +88,33 @@ def not_found() -> WireError:
 
 def bad_request(message: str) -> WireError:
     return WireError(400, {"errors": [{"message": message}]})
+
+
+def quota_headers(decision: Decision, cost: float) -> list[tuple[bytes, bytes]]:
+    """Canvas's throttle headers (spec 7.3), floats as Canvas sends them: what the request cost,
+    and what is left of the token's quota. None when rate limits are off, as on a Canvas whose
+    throttling is disabled. Raw pairs, for ``add_quota_headers``."""
+    if decision.remaining is None:
+        return []
+    return [(b"x-request-cost", _as_float(cost)), (b"x-rate-limit-remaining", _as_float(decision.remaining))]
+
+
+def _as_float(value: float) -> bytes:
+    """``699.99``, ``700.0``: always a float, as Ruby's ``Float#to_s`` writes it."""
+    return repr(round(value, 6)).encode()
+
+
+def add_quota_headers(response: Response, decision: Decision, cost: float) -> None:
+    """Appended to the raw headers: this runs on every API call, and ``MutableHeaders`` would
+    scan the response's headers once per name."""
+    response.raw_headers.extend(quota_headers(decision, cost))
+
+
+def rate_limit_exceeded(status: int, decision: Decision, cost: float) -> Response:
+    """Canvas's throttled answer (``RequestThrottle#rate_limit_exceeded``): plain text, ``403
+    Forbidden (Rate Limit Exceeded)``, or with 429 as Canvas answers since October 2025
+    (``LMSAUTH_RATE_LIMIT_API_STATUS``). ``Retry-After`` is ours: Canvas sends none."""
+    body = f"{status} {HTTPStatus(status).phrase} (Rate Limit Exceeded)\n"
+    response = PlainTextResponse(body, status_code=status, headers={"Retry-After": str(decision.retry_after)})
+    add_quota_headers(response, decision, cost)
+    return response

@@ -2,11 +2,13 @@
 
 Signing in checks the password with argon2id (an unknown login costs the same time), needs
 the form's CSRF token, and always issues a new session id; a pending OAuth request survives
-it, as ``Login::Shared`` keeps ``session[:oauth2]``.
+it, as ``Login::Shared`` keeps ``session[:oauth2]``. Attempts are throttled per login name and
+per client address (``core.ratelimit.LoginThrottle``): a growing delay, then a lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlencode
 
 from sqlalchemy import select
@@ -17,11 +19,15 @@ from lmsauth.canvas import sessions
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.models import DeveloperKey, Login, User
 from lmsauth.canvas.oauth2 import OAuth2Provider
-from lmsauth.core import clock, secrets
+from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters
-from lmsauth.core.web import read_params
+from lmsauth.core.web import client_ip, read_params
 
 LOGIN_FAILED = "Please verify your username or password and try again."
+# While a login name or an address is locked: the same page for every login name, known or not.
+TOO_MANY_ATTEMPTS = (
+    "Too many failed login attempts. Please try again later or contact your system administrator."
+)
 
 
 class LoginPages:
@@ -71,9 +77,20 @@ class LoginPages:
             force_login = form.get("force_login") is not None
         except BadParameters as exc:
             return self.ctx.render(request, "message.html", 400, title="Bad request", message=exc.message)
+        throttle, address = self.ctx.limits.login, client_ip(request)
+        verdict = await throttle.attempt(address, unique_id)
+        if verdict.locked_for:
+            locked = self.ctx.render(
+                request, "message.html", 429, title="Log In to Canvas", message=TOO_MANY_ATTEMPTS
+            )
+            locked.headers["Retry-After"] = str(verdict.locked_for)
+            return locked
+        if verdict.delay:
+            await asyncio.sleep(verdict.delay)  # before any database connection is taken
         async with self.ctx.db.session(write=True) as session:
             current = await sessions.load(session, request)
             if not sessions.csrf_ok(current, presented_csrf):
+                await throttle.not_attempted(address, unique_id)
                 return self.ctx.render(
                     request,
                     "message.html",
@@ -91,6 +108,7 @@ class LoginPages:
             user = await session.get(User, login.user_id) if login is not None else None
             ok = secrets.verify_password(login.password_hash if login else None, password)
             if not ok or login is None or user is None or user.workflow_state == "deleted":
+                metrics.failure("canvas", "login_failed")
                 return self.ctx.render(
                     request,
                     "login.html",
@@ -100,6 +118,7 @@ class LoginPages:
                     force_login=force_login,
                     error=LOGIN_FAILED,
                 )
+            await throttle.succeeded(address, unique_id)
             login.last_login_at = clock.now()
             fresh = await sessions.sign_in(session, current, user.id)
             assert fresh.token is not None

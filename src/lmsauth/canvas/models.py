@@ -156,7 +156,14 @@ class AuthorizationCode(Base):
 
 
 class AccessToken(Base):
-    """An OAuth access token and its refresh token, both kept only as digests."""
+    """An OAuth access token and its refresh token, both kept only as digests.
+
+    In the strict profile a refresh makes a new row (RFC 9700 section 4.14.2): the rows of one
+    grant form a family, named by its first row's id (``family_id``, NULL on that first row),
+    and a row whose refresh token was exchanged keeps ``refresh_used_at`` (and the state
+    ``deleted``: its access token is gone) for as long as its family lives, so that a second
+    presentation of that refresh token is recognised as reuse.
+    """
 
     __tablename__ = "access_tokens"
     __table_args__ = (Index("ix_access_tokens_user_key", "user_id", "developer_key_id"),)
@@ -181,6 +188,8 @@ class AccessToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    family_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    refresh_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class BrowserSession(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,11 +18,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 
 from lmsauth.canvas import scopes as scope_rules
 from lmsauth.canvas import sessions, tokens
+from lmsauth.canvas.bearer import authenticate
 from lmsauth.canvas.context import CanvasContext
-from lmsauth.canvas.errors import invalid_access_token, invalid_client, oauth_error, unknown_client
-from lmsauth.canvas.models import BrowserSession, DeveloperKey, User
+from lmsauth.canvas.errors import (
+    client_rate_limited,
+    invalid_access_token,
+    invalid_client,
+    oauth_error,
+    unknown_client,
+)
+from lmsauth.canvas.models import AccessToken, BrowserSession, DeveloperKey, User
 from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
-from lmsauth.core import secrets
+from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.web import Params, read_params
 
@@ -197,12 +205,15 @@ class OAuth2Provider:
         code = await tokens.issue_code(
             session, key=key, user_id=user.id, pending=pending, remember_access=remember_access
         )
+        metrics.token_issued("canvas_code")
         return self._to_client(pending, {"code": code})
 
     def _to_client(self, pending: dict[str, Any], params: dict[str, str | None]) -> Response:
         """``Provider.final_redirect``: sorted parameters, ``state`` whenever one was sent."""
         if "state" in pending:
             params = {**params, "state": pending["state"]}
+        if params.get("error"):
+            metrics.failure("canvas", str(params["error"]))
         return _redirect(final_redirect(pending["redirect_uri"], params, AUTH_PATH))
 
     # ------------------------------------------------------------------ consent
@@ -301,6 +312,11 @@ class OAuth2Provider:
             client_id = basic[0]
         if client_secret is None and basic is not None:
             client_secret = basic[1]
+        if client_id:
+            # Counted before the database is asked: no client's secret is guessed faster.
+            limited = await self.ctx.limits.per_client.hit(f"canvas:{client_id}")
+            if not limited.allowed:
+                raise client_rate_limited(limited.retry_after)
 
         async with self.ctx.db.session(write=True) as session:
             key = await tokens.find_active_key(session, client_id)
@@ -323,6 +339,7 @@ class OAuth2Provider:
         # follows a revocation) revealed.
         if isinstance(result, WireError):
             raise result
+        metrics.token_issued(f"canvas_token_{grant_type}")
         return JSONResponse(result, headers=NO_STORE)
 
     async def _redeem_code(
@@ -365,6 +382,14 @@ class OAuth2Provider:
         if not await tokens.claim_code(session, row):  # redeemed meanwhile by another request
             await tokens.revoke_tokens_from_code(session, row.id)
             return oauth_error("invalid_grant", "authorization_code not found")
+        if scope_rules.is_userinfo(list(row.scopes)) and not replace:
+            # Spec 5.3 step 5, ``find_reusable_access_token``: a remembered userinfo grant is
+            # answered with the token it already has, not a new row per sign-in.
+            remembered = await tokens.remembered_userinfo_token(
+                session, key=key, user_id=user.id, purpose=row.purpose
+            )
+            if remembered is not None:
+                return tokens.token_response(tokens.IssuedToken(remembered, None, None), user, key)
         issued = await tokens.issue_token(
             session,
             key=key,
@@ -377,8 +402,11 @@ class OAuth2Provider:
         )
         return tokens.token_response(issued, user, key)
 
-    async def _refresh(self, session: AsyncSession, key: DeveloperKey, params: Params) -> dict[str, Any]:
-        """Spec 5.5: same row, new access string; confidential clients keep their refresh token."""
+    async def _refresh(
+        self, session: AsyncSession, key: DeveloperKey, params: Params
+    ) -> dict[str, Any] | WireError:
+        """Spec 5.5: same row, new access string; confidential clients keep their refresh token.
+        The strict profile rotates every refresh token instead (``_rotate``)."""
         try:
             presented = params.get("refresh_token")
         except BadParameters as exc:
@@ -388,6 +416,8 @@ class OAuth2Provider:
                 "invalid_request",
                 "You must provide the refresh_token parameter when using the refresh_token grant type",
             )
+        if self.ctx.strict:
+            return await self._rotate(session, key, presented)
         row = await tokens.find_by_refresh(session, presented)
         user = await session.get(User, row.user_id) if row is not None else None
         if row is None or user is None or user.workflow_state == "deleted":
@@ -399,13 +429,76 @@ class OAuth2Provider:
         issued = await tokens.refresh_token(session, row, key)
         return tokens.token_response(issued, user, key)
 
+    async def _rotate(
+        self, session: AsyncSession, key: DeveloperKey, presented: str
+    ) -> dict[str, Any] | WireError:
+        """The strict profile's refresh: rotation with reuse detection (RFC 9700 section 4.14.2).
+
+        Every refresh answers a new access token and a new refresh token, as a new row of the
+        grant's family, and the presented refresh token (with its access token) is used up.
+        Presenting a used refresh token again revokes every token of the family: one of the
+        two presenters holds a stolen copy, and the server cannot tell which.
+
+        Grace period (``LMSAUTH_REFRESH_REUSE_GRACE_SECONDS``, 10 s): within it, the most
+        recently used refresh token may be presented again and answers another fresh rotation
+        of the same family, while what the first presentation issued stays valid. This is what
+        Auth0 ("reuse interval": a new rotating refresh token is issued, and only the previous
+        token can be reused), Okta ("grace period for token rotation"), Ory Hydra ("graceful
+        refresh token rotation": each use in the period gets new tokens, all linked to one
+        chain) and Amazon Cognito (``RetryGracePeriodSeconds``) do. The other choices fail
+        the clients the period is for: refusing without revoking strands a client whose
+        answer was lost on the way, and voiding the first answer breaks a client racing
+        itself, which may keep either answer. The period never extends (it counts from the
+        first use), a token older than the family's latest rotation gets none (as in
+        Auth0), nor does a family already revoked.
+
+        Refusals are Canvas's ``invalid_request`` "refresh_token not found", as for an unknown
+        token, so a reuse cannot be told from a typo. The decision runs under a per-family
+        lock, and the exchange itself is a compare-and-set (``tokens.claim_refresh``), so two
+        concurrent presentations can never both rotate one token; everything is committed
+        before the answer leaves (the revocation too: this returns the error, not raises it).
+        """
+        not_found = oauth_error("invalid_request", "refresh_token not found")
+        row = await tokens.find_refresh_row(session, presented)
+        if row is None:
+            raise not_found
+        await tokens.lock_family(session, row)
+        user = await session.get(User, row.user_id)
+        if user is None or user.workflow_state == "deleted":
+            raise not_found
+        if row.refresh_used_at is None and not tokens.refreshable(row):  # revoked or expired
+            raise not_found
+        if row.developer_key_id != key.id:
+            raise oauth_error("invalid_grant", "incorrect client")
+        if not tokens.key_usable(key, await tokens.root_account_id(session)):
+            raise not_found
+        if row.refresh_used_at is None and await tokens.claim_refresh(session, row):
+            issued = await tokens.rotate_refresh_token(session, row, key)
+            return tokens.token_response(issued, user, key)
+        await session.refresh(row)
+        used_at = row.refresh_used_at
+        if used_at is None:  # revoked meanwhile
+            raise not_found
+        family = tokens.family_of(row)
+        grace = timedelta(seconds=self.ctx.settings.refresh_reuse_grace_seconds)
+        if (
+            clock.now() - used_at < grace
+            and not await tokens.rotated_since(session, family, used_at)
+            and await tokens.family_is_live(session, family)
+        ):
+            issued = await tokens.rotate_refresh_token(session, row, key)
+            return tokens.token_response(issued, user, key)
+        await tokens.revoke_family(session, family)
+        return not_found
+
     # ------------------------------------------------------------------ DELETE /login/oauth2/token
 
     async def revoke(self, request: Request) -> Response:
         """Spec 6. Two choices of ours: a token past its 1-hour soft expiry may still revoke
         itself (it could still be refreshed, so refusing would leave it alive), and
         ``expire_sessions`` ends every browser session of the token's user, not only the
-        caller's cookie session."""
+        caller's cookie session. In the strict profile the whole family of the token goes
+        (RFC 7009 section 2.1: the grant's other tokens may be revoked with it)."""
         try:
             params = await read_params(request)
             expire_sessions = _truthy(params.get("expire_sessions"))
@@ -425,11 +518,17 @@ class OAuth2Provider:
                     status_code=400,
                 )
             else:
-                bearer = await tokens.authenticate(session, presented, allow_soft_expired=True)
-                if bearer is None:
+                bearer = await authenticate(self.ctx.db, presented, allow_soft_expired=True)
+                row = await session.get(AccessToken, bearer.token.id) if bearer is not None else None
+                if bearer is None or row is None:
                     response = invalid_access_token().response()
                 else:
-                    await tokens.revoke(session, bearer.token)
+                    if self.ctx.strict:
+                        # The whole grant: tokens issued in a rotation's grace period too.
+                        await tokens.lock_family(session, row)
+                        await tokens.revoke_family(session, tokens.family_of(row))
+                    else:
+                        await tokens.revoke(session, row.id)
                     if expire_sessions:
                         await sessions.end_all_for_user(session, bearer.user.id)
                     response = JSONResponse({})

@@ -49,7 +49,12 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
             }
         )
 
+    # The hot routes first: Starlette tries routes in order.
     return [
+        Route("/api/v1/users/{user_id}", api.protected(api.show_user), methods=["GET"]),
+        Route("/api/lti/accounts/{account_id}/jwt_token", api.protected(tools.jwt_token), methods=["GET"]),
+        Route("/login/oauth2/token", provider.token, methods=["POST"]),
+        Route("/login/oauth2/token", provider.revoke, methods=["DELETE"]),
         Route("/", login.home, methods=["GET"]),
         Route("/login", login.login_redirect, methods=["GET"]),
         Route("/login/canvas", login.login_form, methods=["GET"]),
@@ -59,12 +64,8 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         Route("/login/oauth2/confirm", provider.confirm, methods=["GET"]),
         Route("/login/oauth2/accept", provider.accept, methods=["POST"]),
         Route("/login/oauth2/deny", provider.deny, methods=["GET", "POST"]),
-        Route("/login/oauth2/token", provider.token, methods=["POST"]),
-        Route("/login/oauth2/token", provider.revoke, methods=["DELETE"]),
         Route("/login/oauth2/jwks", jwks, methods=["GET"]),
         Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
-        Route("/api/v1/users/{user_id}", api.protected(api.show_user), methods=["GET"]),
-        Route("/api/lti/accounts/{account_id}/jwt_token", api.protected(tools.jwt_token), methods=["GET"]),
         Route("/accounts/{account_id}/external_tools", tools.tool_list, methods=["GET"]),
         Route("/accounts/{account_id}/external_tools/{tool_id}", tools.launch, methods=["GET"]),
     ]

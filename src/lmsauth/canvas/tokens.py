@@ -2,6 +2,8 @@
 
 Lifetimes (spec 5.9): codes 10 minutes and single use; access tokens 1 hour and renewable by
 refresh; public clients' tokens a rolling 120 minutes. Every decision reads ``core.clock``.
+The strict profile rotates refresh tokens instead: each refresh is a new row of the grant's
+family, and a used refresh token is kept (as ``refresh_used_at``) to recognise its reuse.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from lmsauth.canvas import scopes as scope_rules
 from lmsauth.canvas.models import (
@@ -26,7 +29,7 @@ from lmsauth.canvas.models import (
     local_id,
 )
 from lmsauth.core import clock, secrets
-from lmsauth.core.db import row_id
+from lmsauth.core.db import lock_for_transaction, row_id
 
 ACCESS_TOKEN_LIFETIME = timedelta(hours=1)
 CODE_LIFETIME = timedelta(minutes=10)
@@ -62,7 +65,19 @@ async def root_account_id(session: AsyncSession) -> int | None:
 _ROOT_ACCOUNT_ID = select(Account.id).order_by(Account.id).limit(1).scalar_subquery()
 
 
-def key_usable(key: DeveloperKey, root_account: int | None) -> bool:
+class KeyState(Protocol):
+    """What decides whether a developer key may be used (a ``DeveloperKey`` row, or the
+    record ``canvas.bearer`` reads on the hot path)."""
+
+    @property
+    def workflow_state(self) -> str: ...
+    @property
+    def binding_state(self) -> str: ...
+    @property
+    def account_id(self) -> int | None: ...
+
+
+def key_usable(key: KeyState, root_account: int | None) -> bool:
     """Active, bound "on", and owned by the root account or global (spec 2.1, 2.2)."""
     return (
         key.workflow_state == "active"
@@ -216,6 +231,116 @@ async def refresh_token(session: AsyncSession, row: AccessToken, key: DeveloperK
     return IssuedToken(row, access, new_refresh)
 
 
+# ---------------------------------------------------------------- strict profile: rotation
+
+
+def family_of(row: AccessToken) -> int:
+    """The id that names ``row``'s family: its first row's (the first row has no family_id)."""
+    return row.family_id if row.family_id is not None else row.id
+
+
+def _in_family(family: Any, table: Any = AccessToken) -> Any:
+    return or_(table.id == family, table.family_id == family)
+
+
+async def find_refresh_row(session: AsyncSession, refresh_token: str) -> AccessToken | None:
+    """The row of a refresh token in any state: an exchanged one must still be recognised."""
+    row: AccessToken | None = await session.scalar(
+        select(AccessToken).where(AccessToken.refresh_digest == secrets.digest(refresh_token))
+    )
+    return row
+
+
+def refreshable(row: AccessToken) -> bool:
+    """Active, its refresh token never exchanged, and not past its hard expiry."""
+    now = clock.now()
+    return row.workflow_state == "active" and row.refresh_used_at is None and not _hard_expired(row, now)
+
+
+async def lock_family(session: AsyncSession, row: AccessToken) -> None:
+    """Serialise every decision about one family until the transaction ends, on every
+    instance, then read ``row`` again. Without it, on PostgreSQL a rotation and a revocation
+    of the same family could each miss the other's new or changed rows (write skew); SQLite's
+    writing transactions are serialised already."""
+    await lock_for_transaction(session, f"canvas-token-family:{family_of(row)}")
+    await session.refresh(row)
+
+
+async def claim_refresh(session: AsyncSession, row: AccessToken) -> bool:
+    """Mark the row's refresh token exchanged, which also ends its access token; False when
+    another request exchanged (or revoked) it first. A compare-and-set on ``refresh_used_at``
+    and the state, so two requests can never both rotate one refresh token."""
+    now = clock.now()
+    result = await session.execute(
+        update(AccessToken)
+        .where(
+            AccessToken.id == row.id,
+            AccessToken.refresh_used_at.is_(None),
+            AccessToken.workflow_state == "active",
+        )
+        .values(refresh_used_at=now, workflow_state="deleted", updated_at=now)
+    )
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+async def rotate_refresh_token(session: AsyncSession, row: AccessToken, key: DeveloperKey) -> IssuedToken:
+    """A new row in ``row``'s family with a new access token and a new refresh token; the
+    grant's scopes, purpose and code carry over (so code reuse still revokes it), and a public
+    client's hard expiry rolls forward 120 minutes as in the canvas profile."""
+    now = clock.now()
+    refresh = secrets.canvas_slug(64)
+    successor = AccessToken(
+        user_id=row.user_id,
+        developer_key_id=row.developer_key_id,
+        refresh_digest=secrets.digest(refresh),
+        scopes=list(row.scopes),
+        purpose=row.purpose,
+        remember_access=row.remember_access,
+        permanent_expires_at=now + PUBLIC_CLIENT_TOKEN_TTL if key.public_client else row.permanent_expires_at,
+        authorization_code_id=row.authorization_code_id,
+        family_id=family_of(row),
+        created_at=now,
+        updated_at=now,
+    )
+    access = _new_access(successor, key, now)
+    session.add(successor)
+    await session.flush()
+    return IssuedToken(successor, access, refresh)
+
+
+async def family_is_live(session: AsyncSession, family: int) -> bool:
+    """Whether any token of the family can still be used (it was not revoked as a whole)."""
+    now = clock.now()
+    found = await session.scalar(
+        select(AccessToken.id)
+        .where(
+            _in_family(family),
+            AccessToken.workflow_state == "active",
+            or_(AccessToken.permanent_expires_at.is_(None), AccessToken.permanent_expires_at > now),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def rotated_since(session: AsyncSession, family: int, moment: datetime) -> bool:
+    """Whether a refresh token of the family was exchanged after ``moment``."""
+    found = await session.scalar(
+        select(AccessToken.id).where(_in_family(family), AccessToken.refresh_used_at > moment).limit(1)
+    )
+    return found is not None
+
+
+async def revoke_family(session: AsyncSession, family: int) -> None:
+    """Every access and refresh token of the family stops working."""
+    await session.execute(
+        update(AccessToken)
+        .where(_in_family(family), AccessToken.workflow_state != "deleted")
+        .values(workflow_state="deleted", updated_at=clock.now())
+    )
+
+
 def _hard_expired(row: AccessToken, now: datetime) -> bool:
     return row.permanent_expires_at is not None and row.permanent_expires_at <= now
 
@@ -224,54 +349,10 @@ def _soft_expired(row: AccessToken, key: DeveloperKey, now: datetime) -> bool:
     return key.auto_expire_tokens and row.expires_at is not None and row.expires_at <= now
 
 
-@dataclass
-class Bearer:
-    token: AccessToken
-    user: User
-    key: DeveloperKey
-
-
-async def authenticate(
-    session: AsyncSession, token: str, *, allow_soft_expired: bool = False
-) -> Bearer | None:
-    """Spec 7.2: the token's row, usable for API access, with its user and key."""
-    if len(token) > 256:
-        return None
-    # The root account comes in the same statement (a scalar subquery): one round trip to
-    # the database per API call instead of two, and the same snapshot for both answers.
-    result = await session.execute(
-        select(AccessToken, User, DeveloperKey, _ROOT_ACCOUNT_ID)
-        .join(User, User.id == AccessToken.user_id)
-        .join(DeveloperKey, DeveloperKey.id == AccessToken.developer_key_id)
-        .where(AccessToken.token_digest == secrets.digest(token))
-    )
-    found = result.first()
-    if found is None:
-        return None
-    row, user, key, root_account = found
-    now = clock.now()
-    if (
-        row.workflow_state != "active"
-        or user.workflow_state == "deleted"
-        or _hard_expired(row, now)
-        or (not allow_soft_expired and _soft_expired(row, key, now))
-        or not key_usable(key, root_account)
-    ):
-        return None
-    return Bearer(row, user, key)
-
-
-async def touch(session: AsyncSession, row: AccessToken) -> None:
-    """Canvas's ``used!``: ``last_used_at`` at most once every 10 minutes."""
-    now = clock.now()
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
-        await session.execute(update(AccessToken).where(AccessToken.id == row.id).values(last_used_at=now))
-
-
-async def revoke(session: AsyncSession, row: AccessToken) -> None:
+async def revoke(session: AsyncSession, token_id: int) -> None:
     await session.execute(
         update(AccessToken)
-        .where(AccessToken.id == row.id)
+        .where(AccessToken.id == token_id)
         .values(workflow_state="deleted", updated_at=clock.now())
     )
 
@@ -296,6 +377,21 @@ async def remembered_userinfo_token(
     return None
 
 
+def _removable_token(now: datetime) -> Any:
+    """Revoked or hard-expired rows, except an exchanged refresh token (strict profile) whose
+    family still lives: presenting it again must still revoke the family."""
+    live = aliased(AccessToken)
+    family_lives = exists().where(
+        _in_family(func.coalesce(AccessToken.family_id, AccessToken.id), live),
+        live.workflow_state == "active",
+        or_(live.permanent_expires_at.is_(None), live.permanent_expires_at > now),
+    )
+    return and_(
+        or_(AccessToken.workflow_state == "deleted", AccessToken.permanent_expires_at <= now),
+        or_(AccessToken.refresh_used_at.is_(None), ~family_lives),
+    )
+
+
 async def remove_expired(session: AsyncSession) -> dict[str, int]:
     """The periodic clean-up: rows that can never be used again."""
     now = clock.now()
@@ -308,12 +404,7 @@ async def remove_expired(session: AsyncSession) -> dict[str, int]:
         ("browser_sessions", delete(BrowserSession).where(BrowserSession.expires_at <= now)),
         (
             "access_tokens",
-            delete(AccessToken).where(
-                or_(
-                    AccessToken.workflow_state == "deleted",
-                    AccessToken.permanent_expires_at <= now,
-                )
-            ),
+            delete(AccessToken).where(_removable_token(now)),
         ),
     ):
         result = await session.execute(statement)

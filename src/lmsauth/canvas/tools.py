@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from lmsauth.canvas import sessions
 from lmsauth.canvas import tokens as canvas_tokens
 from lmsauth.canvas.admin import AdminError, root_account
+from lmsauth.canvas.bearer import Bearer, BearerUser
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import not_found
 from lmsauth.canvas.models import Account, Login, User, local_id
@@ -168,7 +169,7 @@ class LaunchContext:
     """Who launches what, where: everything ``launch_params`` needs."""
 
     tool: ExternalTool
-    user: User
+    user: User | BearerUser
     login_id: str | None
     account: Account
     public_url: str
@@ -282,7 +283,9 @@ class ExternalTools:
             return None
         return await session.get(Account, root_id)
 
-    async def _launch_context(self, session: AsyncSession, tool: ExternalTool, user: User) -> LaunchContext:
+    async def _launch_context(
+        self, session: AsyncSession, tool: ExternalTool, user: User | BearerUser
+    ) -> LaunchContext:
         account = await session.get(Account, tool.account_id)
         assert account is not None
         login_id = await session.scalar(
@@ -297,7 +300,7 @@ class ExternalTools:
             secret_key=self.ctx.settings.resolved_secret_key,
         )
 
-    async def jwt_token(self, request: Request, bearer: canvas_tokens.Bearer, params: Params) -> Response:
+    async def jwt_token(self, request: Request, bearer: Bearer, params: Params) -> Response:
         """GET /api/lti/accounts/:account_id/jwt_token (spec 9): any signed-in user may ask."""
         launch_url = params.get("tool_launch_url")
         raw_id = params.get("tool_id")

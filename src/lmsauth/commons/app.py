@@ -22,18 +22,27 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from lmsauth.commons import errors, jwt_login, launch, sessions
 from lmsauth.commons.models import CommonsAccount, CommonsSession, CommonsUser
 from lmsauth.commons.settings import CommonsSettings
-from lmsauth.core import secrets
+from lmsauth.core import metrics, secrets
 from lmsauth.core.db import Database
 from lmsauth.core.errors import BadParameters, WireError
+from lmsauth.core.kv import create_store
+from lmsauth.core.observe import RequestObserver, route_path
 from lmsauth.core.outage import MESSAGE, OutageMiddleware
-from lmsauth.core.web import BodyLimitMiddleware, SecurityHeadersMiddleware, read_params, templates
+from lmsauth.core.ratelimit import RateLimits
+from lmsauth.core.web import (
+    BodyLimitMiddleware,
+    ORJSONResponse,
+    SecurityHeadersMiddleware,
+    read_params,
+    templates,
+)
 from lmsauth.settings import Settings
 
 log = logging.getLogger("lmsauth.commons")
@@ -47,6 +56,7 @@ FORM = "application/x-www-form-urlencoded"
 class CommonsContext:
     settings: Settings
     db: Database
+    limits: RateLimits
     commons: CommonsSettings = field(default_factory=CommonsSettings)
     pages: Environment = field(default_factory=lambda: templates(PAGES, SHARED_PAGES))
 
@@ -96,7 +106,9 @@ class CommonsPages:
                 content_type=FORM,
             )
         except launch.LaunchRefused as exc:
+            metrics.failure("commons", "launch_refused")
             return self.ctx.message(request, exc.status, "Launch failed", exc.message)
+        metrics.token_issued("commons_session")
         response = RedirectResponse(f"{root(request)}/", status_code=303)
         sessions.set_cookie(
             response,
@@ -182,38 +194,41 @@ class SessionApi:
     async def create(self, request: Request) -> Response:
         """POST /api/sessions ``{"jwt_token": ...}`` → 201, the session object and ``sessionId``."""
         token = await _jwt_from_body(request)
-        sid, row = await jwt_login.create_session(
+        sid, _row = await jwt_login.create_session(
             self.ctx.db, self.ctx.commons, self.ctx.settings.resolved_secret_key, token
         )
-        async with self.ctx.db.session() as session:
-            body = await sessions.session_object(session, sid, row)
-        response = JSONResponse({**body, "sessionId": sid}, status_code=201)
+        metrics.token_issued("commons_session")
+        found = await sessions.view(self.ctx.db, sid)
+        if found is None:  # its user was deleted in the meantime
+            raise errors.invalid_session()
+        response = ORJSONResponse({**sessions.session_object(sid, found), "sessionId": sid}, status_code=201)
         sessions.set_cookie(response, sid, path=cookie_path(request), secure=self.ctx.settings.secure_cookies)
         return response
 
-    async def _current(self, request: Request) -> tuple[str, CommonsSession]:
+    async def _current(self, request: Request) -> tuple[str, sessions.SessionView]:
         # Bodies are read on GET too: Commons' docs name body ``sessionId`` among the places,
         # and the session endpoints are all GETs.
         presented = sessions.presented_id(request, await request.body())
-        async with self.ctx.db.session() as session:
-            row = await sessions.load(session, presented.value if presented else None)
-        if presented is None or row is None:
+        found = await sessions.view(self.ctx.db, presented.value if presented else None)
+        if presented is None or found is None:
             raise errors.invalid_session()
-        return presented.value, row
+        limited = await self.ctx.limits.per_session.hit(str(found.id))
+        if not limited.allowed:
+            raise errors.too_many_requests(self.ctx.limits.per_session.limit, limited.retry_after)
+        return presented.value, found
 
     async def show(self, request: Request) -> Response:
         """GET /api/sessions/{id}: only the caller's own current session (spec C4)."""
-        sid, row = await self._current(request)
+        sid, found = await self._current(request)
         if not secrets.same(sid, request.path_params["session_id"]):
             raise errors.not_your_session()
-        async with self.ctx.db.session() as session:
-            return JSONResponse(await sessions.session_object(session, sid, row))
+        return ORJSONResponse(sessions.session_object(sid, found))
 
     async def logout(self, request: Request) -> Response:
         """GET /api/sessions/logout: 204; the row is deleted, so every instance refuses the id."""
-        _sid, row = await self._current(request)
+        _sid, found = await self._current(request)
         async with self.ctx.db.session(write=True) as session:
-            await sessions.end(session, row)
+            await sessions.end(session, found.id)
         response = Response(status_code=204)
         sessions.clear_cookie(response, path=cookie_path(request), secure=self.ctx.settings.secure_cookies)
         return response
@@ -257,6 +272,7 @@ def _is_api(request: Request) -> bool:
 
 def _outage(path: str) -> Response:
     """A backend outage (``core.outage``): 503 in Commons' error format."""
+    metrics.failure("commons", "backend_unavailable")
     response = errors.commons_error(503, "service_unavailable", MESSAGE).response()
     response.headers["Retry-After"] = "1"
     return response
@@ -282,7 +298,7 @@ def commons_asgi(ctx: CommonsContext) -> Starlette:
         return errors.commons_error(status, "bad_request", exc.message).response()
 
     async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        log.exception("unhandled error on %s %s", request.method, route_path(request.scope), exc_info=exc)
         if _is_api(request):
             return errors.commons_error(500, "server_error", "An error occurred.").response()
         return PlainTextResponse("Internal server error", status_code=500)
@@ -315,7 +331,10 @@ def create_commons_app(settings: Settings | None = None) -> Starlette:
     lor.instructure.com does). Migrations are applied by the caller."""
     settings = settings or Settings()
     db = Database(settings.resolved_database_url)
-    ctx = CommonsContext(settings=settings, db=db)
+    store = create_store(
+        settings.redis_url, namespace=settings.redis_namespace, timeout=settings.backend_timeout_seconds
+    )
+    ctx = CommonsContext(settings=settings, db=db, limits=RateLimits(store, settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -327,13 +346,16 @@ def create_commons_app(settings: Settings | None = None) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await db.dispose()
+            await store.close()
 
     app = Starlette(
         routes=[
+            *metrics.metrics_routes(settings.metrics, settings.metrics_token),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
             Mount(settings.commons_path.rstrip("/"), app=commons_asgi(ctx)),
         ],
         middleware=[
+            Middleware(RequestObserver, count=settings.metrics),
             Middleware(SecurityHeadersMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],

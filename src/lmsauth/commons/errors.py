@@ -14,7 +14,9 @@ from lmsauth.core.errors import WireError
 
 
 def commons_error(status: int, kind: str, message: str) -> WireError:
-    return WireError(status, {"error": {"type": kind, "message": message}})
+    # A 5xx is not a refusal: outages are counted where they are caught (backend_unavailable).
+    failure = ("commons", kind) if status < 500 else None
+    return WireError(status, {"error": {"type": kind, "message": message}}, failure=failure)
 
 
 def bad_request(message: str) -> WireError:
@@ -73,3 +75,15 @@ def not_your_session() -> WireError:
 
 def not_found() -> WireError:
     return commons_error(404, "not_found", "The specified resource does not exist.")
+
+
+def too_many_requests(limit: int, retry_after: int) -> WireError:
+    """429 for a session past its quota (Commons documents 2500 requests an hour per user, spec
+    C1; its status and body are undocumented, so we chose 429 with ``Retry-After``)."""
+    error = commons_error(
+        429,
+        "rate_limited",
+        f"This session made more than {limit} requests in its window; retry after {retry_after} seconds.",
+    )
+    error.headers["Retry-After"] = str(retry_after)
+    return error

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +27,8 @@ from lmsauth.commons.models import (
     UsedJwt,
 )
 from lmsauth.core import clock, secrets
+from lmsauth.core.db import Database
+from lmsauth.core.fastread import ReadQuery
 
 COOKIE = "session"
 HEADER = "x-session-id"
@@ -68,18 +70,24 @@ def _body_session_id(body: bytes, content_type: str) -> str | None:
 
 
 def presented_id(request: Request, body: bytes = b"") -> PresentedId | None:
-    """The session id this API request presents, by ``PRECEDENCE``; first query values win."""
-    query = parse_qsl(request.url.query, keep_blank_values=True)
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    found = {
-        HEADER: request.headers.get(HEADER),
-        QUERY: next((value for key, value in query if key == QUERY), None),
-        STATE: next((value for key, value in query if key == STATE), None),
-        BODY: _body_session_id(body, content_type),
-        COOKIE: request.cookies.get(COOKIE),
-    }
+    """The session id this API request presents, by ``PRECEDENCE``; first query values win.
+
+    Each place is looked at only when every place before it holds nothing: this runs on every
+    Commons API call, and most clients send the header, the first place."""
+    query: list[tuple[str, str]] | None = None
     for source in PRECEDENCE:
-        value = found[source]
+        if source == HEADER:
+            value = request.headers.get(HEADER)
+        elif source in (QUERY, STATE):
+            if query is None:
+                raw = request.scope.get("query_string", b"")
+                query = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True) if raw else []
+            value = next((value for key, value in query if key == source), None)
+        elif source == BODY:
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            value = _body_session_id(body, content_type)
+        else:
+            value = request.cookies.get(COOKIE)
         if value:
             return PresentedId(value, source)
     return None
@@ -116,8 +124,9 @@ async def load(session: AsyncSession, token: str | None) -> CommonsSession | Non
     return row
 
 
-async def end(session: AsyncSession, row: CommonsSession) -> None:
-    await session.execute(delete(CommonsSession).where(CommonsSession.id == row.id))
+async def end(session: AsyncSession, session_id: int) -> None:
+    """Delete the session (its row ``id``): every instance refuses it from the next read on."""
+    await session.execute(delete(CommonsSession).where(CommonsSession.id == session_id))
 
 
 def expires_text(moment: datetime) -> str:
@@ -126,38 +135,99 @@ def expires_text(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-async def session_object(session: AsyncSession, sid: str, row: CommonsSession) -> dict[str, Any]:
-    """The twenty members of spec C4 for the session ``sid`` names."""
-    user = await session.get(CommonsUser, row.user_id)
-    assert user is not None  # the foreign key cascades: a session never outlives its user
-    account = await session.get(CommonsAccount, user.account_id)
-    assert account is not None
-    curator = await session.scalar(
-        select(CommonsCurator.id).where(
-            CommonsCurator.account_id == account.id, CommonsCurator.user_id == user.id
-        )
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    """A live session with everything its session object shows (spec C4), read in one go."""
+
+    id: int
+    expires_at: datetime
+    user_public_id: str
+    prefers_high_contrast: bool
+    locale: str
+    full_name: str
+    canvas_user_id: str
+    canvas_api_domain: str
+    roles: list[str]
+    is_admin: bool
+    avatar_url: str | None
+    account_name: str
+    account_public_id: str
+    can_share_public: bool
+    can_show_public: bool
+    show_curated_resources_first: bool
+    show_federal_standards: bool
+    show_state_standards: bool
+    state_standard: str
+    is_curator: bool
+
+
+# Every session read of the API is this one indexed SELECT through ``core.fastread`` (session,
+# user, account and curatorship together): the hot path of Commons (benchmark scenario 3).
+_VIEW = ReadQuery(
+    select(
+        CommonsSession.id,
+        CommonsSession.expires_at,
+        CommonsUser.public_id,
+        CommonsUser.prefers_high_contrast,
+        CommonsUser.locale,
+        CommonsUser.full_name,
+        CommonsUser.canvas_user_id,
+        CommonsUser.canvas_api_domain,
+        CommonsUser.roles,
+        CommonsUser.is_admin,
+        CommonsUser.avatar_url,
+        CommonsAccount.name,
+        CommonsAccount.public_id,
+        CommonsAccount.can_share_public,
+        CommonsAccount.can_show_public,
+        CommonsAccount.show_curated_resources_first,
+        CommonsAccount.show_federal_standards,
+        CommonsAccount.show_state_standards,
+        CommonsAccount.state_standard,
+        exists()
+        .where(CommonsCurator.account_id == CommonsAccount.id, CommonsCurator.user_id == CommonsUser.id)
+        .label("is_curator"),
     )
+    .join(CommonsUser, CommonsUser.id == CommonsSession.user_id)
+    .join(CommonsAccount, CommonsAccount.id == CommonsUser.account_id)
+    .where(CommonsSession.token_digest == bindparam("digest"))
+)
+
+
+async def view(db: Database, token: str | None) -> SessionView | None:
+    """The live session with this id; an unknown, expired or ended one is ``None``."""
+    if not token or len(token) > MAX_ID_LENGTH:
+        return None
+    row = await db.reads.one(_VIEW, digest=secrets.digest(token))
+    if row is None:
+        return None
+    found = SessionView(*row)
+    return found if found.expires_at > clock.now() else None
+
+
+def session_object(sid: str, found: SessionView) -> dict[str, Any]:
+    """The twenty members of spec C4 for the session ``sid`` names."""
     return {
         "sid": sid,
-        "expires": expires_text(row.expires_at),
-        "userId": user.public_id,
-        "prefersHighContrast": user.prefers_high_contrast,
-        "locale": user.locale,
-        "userFullName": user.full_name,
-        "accountName": account.name,
-        "accountId": account.public_id,
-        "canvasUserId": user.canvas_user_id,
-        "canvasApiDomain": user.canvas_api_domain,
-        "roles": list(user.roles),
-        "isAdmin": user.is_admin,
-        "canSharePublic": account.can_share_public,
-        "canShowPublic": account.can_show_public,
-        "showCuratedResourcesFirst": account.show_curated_resources_first,
-        "showFederalStandards": account.show_federal_standards,
-        "showStateStandards": account.show_state_standards,
-        "stateStandard": account.state_standard,
-        "isAccountCurator": curator is not None,
-        "userAvatarUrl": user.avatar_url or "",
+        "expires": expires_text(found.expires_at),
+        "userId": found.user_public_id,
+        "prefersHighContrast": found.prefers_high_contrast,
+        "locale": found.locale,
+        "userFullName": found.full_name,
+        "accountName": found.account_name,
+        "accountId": found.account_public_id,
+        "canvasUserId": found.canvas_user_id,
+        "canvasApiDomain": found.canvas_api_domain,
+        "roles": list(found.roles),
+        "isAdmin": found.is_admin,
+        "canSharePublic": found.can_share_public,
+        "canShowPublic": found.can_show_public,
+        "showCuratedResourcesFirst": found.show_curated_resources_first,
+        "showFederalStandards": found.show_federal_standards,
+        "showStateStandards": found.show_state_standards,
+        "stateStandard": found.state_standard,
+        "isAccountCurator": found.is_curator,
+        "userAvatarUrl": found.avatar_url or "",
     }
 
 

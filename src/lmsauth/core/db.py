@@ -25,6 +25,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from lmsauth.core.fastread import FastReader
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -147,6 +149,7 @@ class Database:
         self._writer_sessions = async_sessionmaker(
             self.engine.execution_options(lmsauth_write=True), expire_on_commit=False
         )
+        self.reads = FastReader(url, self.engine, timeout=timeout)
 
     @asynccontextmanager
     async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
@@ -165,4 +168,5 @@ class Database:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.reads.close()
         await self.engine.dispose()

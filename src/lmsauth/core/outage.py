@@ -23,8 +23,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lmsauth.core import metrics
 from lmsauth.core.db import Database
 from lmsauth.core.kv import Store, StoreUnavailable
+from lmsauth.core.observe import route_path
 
 log = logging.getLogger("lmsauth.outage")
 
@@ -67,6 +69,7 @@ def is_outage(error: BaseException) -> bool:
 
 def outage_response(path: str) -> Response:
     """The 503 of the main app, shaped like each service's own errors."""
+    metrics.failure(_service_of(path), "backend_unavailable")
     if path.startswith("/login/oauth2/token"):
         body: Any = {"error": "temporarily_unavailable", "error_description": MESSAGE}  # RFC 6749 4.1.2.1
     elif path.startswith(("/ids/", "/dap/")):
@@ -76,6 +79,15 @@ def outage_response(path: str) -> Response:
     else:
         return PlainTextResponse(MESSAGE, status_code=503, headers=HEADERS)
     return JSONResponse(body, status_code=503, headers=HEADERS)
+
+
+def _service_of(path: str) -> str:
+    """Which service of the main app ``path`` belongs to (Commons counts its own outages)."""
+    if path.startswith("/ids/"):
+        return "identity"
+    if path.startswith("/dap/"):
+        return "dap"
+    return "emulator" if path.startswith("/_emulator") else "canvas"
 
 
 class OutageMiddleware:
@@ -106,7 +118,7 @@ class OutageMiddleware:
             log.warning(
                 "backend unavailable on %s %s: %s: %s",
                 scope["method"],
-                scope["path"],
+                route_path(scope),  # the raw path can hold a session id
                 type(exc).__name__,
                 exc,
             )

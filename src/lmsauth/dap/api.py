@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 from lmsauth.core.db import Database
 from lmsauth.core.errors import WireError
 from lmsauth.core.keys import KeyRing
+from lmsauth.core.web import ORJSONResponse
 from lmsauth.dap import tables
 from lmsauth.dap.errors import method_not_allowed, not_found, unauthenticated
 from lmsauth.identity.clients import Grant, TokenRefused, authenticate
@@ -52,10 +53,9 @@ class DapApi:
         if token is None:
             raise unauthenticated("Missing access token: send Authorization: Bearer <token>.")
         try:
-            async with self.db.session() as session:
-                return await authenticate(
-                    session, self.keyring, token, public_url=self.public_url, service=SERVICE
-                )
+            return await authenticate(
+                self.db, self.keyring, token, public_url=self.public_url, service=SERVICE
+            )
         except TokenRefused as exc:
             raise unauthenticated(exc.message) from exc
 
@@ -69,7 +69,7 @@ class DapApi:
                 raise not_found("namespace", namespace)
         except WireError as exc:
             return exc.response()
-        return JSONResponse({"tables": names})
+        return ORJSONResponse({"tables": names})
 
     async def table_schema(self, request: Request) -> Response:
         """``GET /dap/query/{namespace}/table/{table}/schema`` → ``{"schema", "version"}``."""

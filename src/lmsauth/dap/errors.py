@@ -26,7 +26,9 @@ def dap_error(
     error_id = str(uuid.uuid4())
     log.info("dap error %s %s %s: %s", status, error_type, error_id, message)
     body = {"error": {"type": error_type, "uuid": error_id, "message": message, **extra}}
-    return WireError(status, body, {"Cache-Control": "no-store", **(headers or {})})
+    return WireError(
+        status, body, {"Cache-Control": "no-store", **(headers or {})}, failure=("dap", error_type)
+    )
 
 
 def unauthenticated(message: str) -> WireError:

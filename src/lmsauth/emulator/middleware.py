@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import ipaddress
 import json
 import logging
 import time
@@ -26,6 +25,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsauth.core import clock
+from lmsauth.core.network import is_loopback
 from lmsauth.emulator import records
 from lmsauth.emulator.faults import answer
 from lmsauth.emulator.state import EmulatorState
@@ -51,19 +51,10 @@ def is_control_path(path: str) -> bool:
     return path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/")
 
 
-def _loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host.lower() == "localhost"
-
-
 def remote_refusal(scope: Scope, headers: Headers) -> str | None:
     """Why a request is not from this machine, or None: an emulator serves loopback only."""
     client = scope.get("client")
-    if not client or not _loopback(client[0]):
+    if not client or not is_loopback(client[0]):
         return "The lmsauth emulator answers only requests from this machine (loopback)."
     if any(name in headers for name in FORWARDING_HEADERS):
         return "The lmsauth emulator does not answer forwarded requests."
@@ -74,7 +65,7 @@ def refusal(scope: Scope, headers: Headers, allow_remote: bool, public_host: str
     """Why this control request is refused, or None."""
     if not allow_remote:
         host = urlsplit("//" + headers.get("host", "")).hostname
-        if not (_loopback(host) or (host is not None and host == public_host)):
+        if not (is_loopback(host) or (host is not None and host == public_host)):
             return "The emulator's control API answers only requests addressed to this machine."
     if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
         origin = headers.get("origin")

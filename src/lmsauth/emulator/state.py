@@ -13,6 +13,7 @@ from lmsauth import seed
 from lmsauth.core import clock
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyRing
+from lmsauth.core.kv import Store
 from lmsauth.emulator import records
 from lmsauth.emulator.faults import FaultBook
 from lmsauth.emulator.traffic import TrafficLog
@@ -50,6 +51,9 @@ class EmulatorState:
     settings: Settings
     db: Database
     keyring: KeyRing
+    # Rate-limit counters and other short-lived state (``core.kv``): a reset empties it, so a
+    # long test session never meets a login lock an earlier test provoked.
+    store: Store | None = None
     faults: FaultBook = field(default_factory=FaultBook)
     traffic: TrafficLog = field(default_factory=TrafficLog)
     seeds: list[str] = field(default_factory=list)
@@ -89,6 +93,8 @@ class EmulatorState:
                 await records.restore(session, self.seeded_rows)
                 rows = self.seeded_rows
         self.seeded_rows = rows  # only once the transaction committed
+        if self.store is not None:
+            await self.store.delete_all()
         await self.keyring.load()
         clock.reset()
         self.faults.clear()

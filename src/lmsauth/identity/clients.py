@@ -7,29 +7,69 @@ check reads the database, never an in-process cache.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
 
 from lmsauth.core import clock
+from lmsauth.core.db import Database
+from lmsauth.core.fastread import ReadQuery
 from lmsauth.core.keys import KeyRing
-from lmsauth.identity.models import IdentityClient
+from lmsauth.identity.models import IdentityClient, client_usable
 from lmsauth.identity.tokens import Grant, TokenRefused, verify
 
-__all__ = ["Grant", "TokenRefused", "authenticate", "client_is_active"]
+__all__ = ["ClientRecord", "Grant", "TokenRefused", "authenticate", "client_is_active", "find_client"]
 
 
-async def client_is_active(session: AsyncSession, client_id: str) -> bool:
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    """An identity client as login and every DAP call read it (one row, no ORM entity)."""
+
+    client_id: str
+    secret_digest: str
+    principal: str
+    partner: str | None
+    region: str
+    service: str
+    active: bool
+    expires_at: datetime
+
+    def usable_at(self, moment: datetime) -> bool:
+        return client_usable(self.active, self.expires_at, moment)
+
+
+# The hot paths (``/ids/auth/login``, every DAP call) read through ``core.fastread``: one
+# indexed SELECT on the driver, never a cache, so a revocation is seen at once everywhere.
+_CLIENT = ReadQuery(
+    select(
+        IdentityClient.client_id,
+        IdentityClient.secret_digest,
+        IdentityClient.principal,
+        IdentityClient.partner,
+        IdentityClient.region,
+        IdentityClient.service,
+        IdentityClient.active,
+        IdentityClient.expires_at,
+    ).where(IdentityClient.client_id == bindparam("client_id"))
+)
+
+
+async def find_client(db: Database, client_id: str) -> ClientRecord | None:
+    row = await db.reads.one(_CLIENT, client_id=client_id)
+    return None if row is None else ClientRecord(*row)
+
+
+async def client_is_active(db: Database, client_id: str) -> bool:
     """True while the client is neither revoked nor past its expiry date."""
-    client = await session.scalar(select(IdentityClient).where(IdentityClient.client_id == client_id))
+    client = await find_client(db, client_id)
     return client is not None and client.usable_at(clock.now())
 
 
-async def authenticate(
-    session: AsyncSession, keyring: KeyRing, token: str, *, public_url: str, service: str
-) -> Grant:
+async def authenticate(db: Database, keyring: KeyRing, token: str, *, public_url: str, service: str) -> Grant:
     """The grant of a bearer token for ``service``: signature, ``exp``, ``aud`` and the
     client's current state all checked. Raises ``TokenRefused``."""
     grant = await verify(keyring, token, public_url=public_url, service=service)
-    if not await client_is_active(session, grant.client_id):
+    if not await client_is_active(db, grant.client_id):
         raise TokenRefused("The client of this access token is no longer active.")
     return grant

@@ -28,7 +28,9 @@ def ids_error(status: int, kind: str, message: str, headers: dict[str, str] | No
     error_id = str(uuid.uuid4())
     log.info("identity error %s %s %s: %s", status, kind, error_id, message)
     body = {"error": {"type": kind, "uuid": error_id, "message": message}}
-    return WireError(status, body, {"Cache-Control": "no-store", **(headers or {})})
+    return WireError(
+        status, body, {"Cache-Control": "no-store", **(headers or {})}, failure=("identity", kind)
+    )
 
 
 def bad_request(message: str) -> WireError:
@@ -38,3 +40,14 @@ def bad_request(message: str) -> WireError:
 def unauthorized(message: str) -> WireError:
     """RFC 9110 15.5.2: a 401 names the scheme that would work."""
     return ids_error(401, AUTHENTICATION_ERROR, message, {"WWW-Authenticate": BASIC_CHALLENGE})
+
+
+def too_many_requests(retry_after: int) -> WireError:
+    """429 for a client id that asks for tokens too often. The dap client does not retry a
+    login (spec A1): it shows ``message`` (its decoder reads this body as a ``ProcessingError``)."""
+    return ids_error(
+        429,
+        "TooManyRequestsError",
+        f"Too many logins for this client; retry after {retry_after} seconds.",
+        {"Retry-After": str(retry_after)},
+    )

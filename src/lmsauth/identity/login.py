@@ -12,18 +12,18 @@ from __future__ import annotations
 import base64
 import binascii
 
-from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from lmsauth.core import clock, secrets
 from lmsauth.core.db import Database
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.keys import KeyRing
-from lmsauth.core.web import MAX_PARAM_LENGTH, read_params
+from lmsauth.core.ratelimit import RateLimits
+from lmsauth.core.web import MAX_PARAM_LENGTH, ORJSONResponse, read_params
 from lmsauth.identity import tokens
-from lmsauth.identity.errors import bad_request, unauthorized
-from lmsauth.identity.models import IdentityClient
+from lmsauth.identity.clients import find_client
+from lmsauth.identity.errors import bad_request, too_many_requests, unauthorized
 
 GRANT_TYPE = "client_credentials"
 # Compared against when the client id is unknown, so both paths cost one digest comparison.
@@ -58,10 +58,11 @@ def basic_credentials(header: str | None) -> tuple[str, str]:
 class IdentityLogin:
     """The token endpoint; holds what it needs from the composed app."""
 
-    def __init__(self, db: Database, keyring: KeyRing, public_url: str) -> None:
+    def __init__(self, db: Database, keyring: KeyRing, public_url: str, limits: RateLimits) -> None:
         self.db = db
         self.keyring = keyring
         self.public_url = public_url
+        self.limits = limits
 
     async def login(self, request: Request) -> Response:
         try:
@@ -78,7 +79,11 @@ class IdentityLogin:
         if grant_type != GRANT_TYPE:
             shown = "missing" if grant_type is None else "not supported"
             raise bad_request(f"grant_type is {shown}: only {GRANT_TYPE} is accepted.")
-        client = await self._client(client_id)
+        # Counted before the database is asked: no client's secret is guessed faster.
+        limited = await self.limits.per_client.hit(f"identity:{client_id}")
+        if not limited.allowed:
+            raise too_many_requests(limited.retry_after)
+        client = await find_client(self.db, client_id)
         matches = secrets.same(secrets.digest(secret), client.secret_digest if client else _DUMMY_DIGEST)
         if client is None or not matches:
             raise unauthorized("Invalid client ID or secret.")
@@ -87,7 +92,7 @@ class IdentityLogin:
         if not client.usable_at(clock.now()):
             raise unauthorized("This client has expired.")
         token, scope = await tokens.issue(self.keyring, client, self.public_url)
-        return JSONResponse(
+        return ORJSONResponse(
             {
                 "access_token": token,
                 "expires_in": tokens.TOKEN_LIFETIME_SECONDS,
@@ -96,10 +101,3 @@ class IdentityLogin:
             },
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},  # RFC 6749 5.1
         )
-
-    async def _client(self, client_id: str) -> IdentityClient | None:
-        async with self.db.session() as session:
-            found: IdentityClient | None = await session.scalar(
-                select(IdentityClient).where(IdentityClient.client_id == client_id)
-            )
-            return found

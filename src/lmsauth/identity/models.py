@@ -35,8 +35,12 @@ class IdentityClient(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     def usable_at(self, moment: datetime) -> bool:
-        """Not revoked and not yet expired: the one rule for login and for every DAP call."""
-        return self.active and moment < self.expires_at
+        return client_usable(self.active, self.expires_at, moment)
 
 
-__all__ = ["IdentityClient"]
+def client_usable(active: bool, expires_at: datetime, moment: datetime) -> bool:
+    """Not revoked and not yet expired: the one rule for login and for every DAP call."""
+    return active and moment < expires_at
+
+
+__all__ = ["IdentityClient", "client_usable"]

@@ -8,6 +8,7 @@ from starlette.routing import BaseRoute, Route
 
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyRing
+from lmsauth.core.ratelimit import RateLimits
 from lmsauth.identity.errors import METHOD_NOT_ALLOWED, NOT_FOUND, ids_error
 from lmsauth.identity.login import IdentityLogin
 from lmsauth.settings import Settings
@@ -21,8 +22,10 @@ JWKS_PATH = "/ids/.well-known/jwks.json"
 JWKS_MAX_AGE = 300  # short, though core.keys publishes a new key well before it signs
 
 
-def identity_routes(settings: Settings, db: Database, keyring: KeyRing) -> list[BaseRoute]:
-    login = IdentityLogin(db, keyring, settings.public_url)
+def identity_routes(
+    settings: Settings, db: Database, keyring: KeyRing, limits: RateLimits
+) -> list[BaseRoute]:
+    login = IdentityLogin(db, keyring, settings.public_url, limits)
 
     async def jwks(request: Request) -> Response:
         return JSONResponse(

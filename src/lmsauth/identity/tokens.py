@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
-from lmsauth.core import clock
+from lmsauth.core import clock, metrics
 from lmsauth.core.keys import ALGORITHM, KeyRing
-from lmsauth.identity.models import IdentityClient
 
 # Spec A2: the documented example, one second short of the hour the docs promise.
 TOKEN_LIFETIME_SECONDS = 3599
@@ -64,7 +63,22 @@ class TokenRefused(Exception):
         self.expired = expired
 
 
-async def issue(keyring: KeyRing, client: IdentityClient, public_url: str) -> tuple[str, str]:
+class TokenSubject(Protocol):
+    """What a token says about its client (an ``IdentityClient`` row or a ``ClientRecord``)."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def service(self) -> str: ...
+    @property
+    def principal(self) -> str: ...
+    @property
+    def partner(self) -> str | None: ...
+    @property
+    def region(self) -> str: ...
+
+
+async def issue(keyring: KeyRing, client: TokenSubject, public_url: str) -> tuple[str, str]:
     """A fresh token for ``client``, signed by the key that signs now on every instance;
     returns ``(token, scope)``."""
     now = clock.timestamp()
@@ -82,7 +96,9 @@ async def issue(keyring: KeyRing, client: IdentityClient, public_url: str) -> tu
         "partner": client.partner,
         "region": client.region,
     }
-    return await keyring.sign_latest(claims, headers={"typ": TOKEN_TYPE}), scope
+    token = await keyring.sign_latest(claims, headers={"typ": TOKEN_TYPE})
+    metrics.token_issued("identity_jwt")
+    return token, scope
 
 
 async def verify(keyring: KeyRing, token: str, *, public_url: str, service: str) -> Grant:
