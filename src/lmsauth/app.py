@@ -28,14 +28,15 @@ from lmsauth.canvas.routes import canvas_routes
 from lmsauth.commons import sessions as commons_sessions
 from lmsauth.commons.app import CommonsContext, commons_asgi
 from lmsauth.core.db import Database
+from lmsauth.core.edge import Edge
 from lmsauth.core.errors import BadParameters
 from lmsauth.core.keys import KeyLifecycle, KeyRing
 from lmsauth.core.kv import create_store
 from lmsauth.core.metrics import metrics_routes
-from lmsauth.core.observe import RequestObserver, route_path, with_request_id
-from lmsauth.core.outage import OutageMiddleware, health_routes
+from lmsauth.core.observe import route_path, with_request_id
+from lmsauth.core.outage import health_routes
 from lmsauth.core.ratelimit import RateLimits
-from lmsauth.core.web import BodyLimitMiddleware, SecurityHeadersMiddleware
+from lmsauth.core.routing import PrefixGroup
 from lmsauth.dap.api import dap_routes
 from lmsauth.emulator import EmulatorMiddleware, EmulatorState, emulator_routes
 from lmsauth.identity.routes import identity_routes
@@ -157,20 +158,31 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
     app = Starlette(
         # Starlette tries routes in order, a regex each: the services' routes (whose paths
         # never overlap) come first, so an API call does not pay for the probes' and pages'.
+        # The services under a prefix of their own are ``PrefixGroup``s: one ``startswith``
+        # each for a request that is not theirs, and a login no longer tries Canvas's routes.
         routes=[
             *(
                 [
-                    Mount(
-                        commons_path,
-                        app=commons_asgi(CommonsContext(settings=settings, db=db, limits=limits)),
+                    PrefixGroup(
+                        commons_path + "/",
+                        [
+                            Mount(
+                                commons_path,
+                                app=commons_asgi(CommonsContext(settings=settings, db=db, limits=limits)),
+                            )
+                        ],
                     )
                 ]
                 if "commons" in chosen and commons_path
                 else []
             ),
+            *(
+                [PrefixGroup("/ids/", identity_routes(settings, db, keyring, limits))]
+                if "identity" in chosen
+                else []
+            ),
+            *([PrefixGroup("/dap/", dap_routes(settings, db, keyring))] if "dap" in chosen else []),
             *(canvas_routes(canvas) if "canvas" in chosen else []),
-            *(identity_routes(settings, db, keyring, limits) if "identity" in chosen else []),
-            *(dap_routes(settings, db, keyring) if "dap" in chosen else []),
             Route("/openapi.json", openapi_document, methods=["GET"]),
             *health_routes(db, store, settings.backend_timeout_seconds),
             *metrics_routes(settings.metrics, settings.metrics_token),
@@ -184,11 +196,8 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
             ),
         ],
         middleware=[
-            Middleware(RequestObserver, count=settings.metrics),
-            Middleware(OutageMiddleware),
-            Middleware(SecurityHeadersMiddleware),
+            Middleware(Edge, max_bytes=settings.max_body_bytes, count=settings.metrics),
             *([Middleware(EmulatorMiddleware, state=emulator)] if emulator is not None else []),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={
             HTTPException: http_error,

@@ -11,6 +11,7 @@ from openapi_spec_validator import validate
 from starlette.routing import BaseRoute, Mount, Route
 
 from lmsauth.app import create_app
+from lmsauth.core.routing import PrefixGroup
 from lmsauth.settings import Settings
 from tests.commons.support import FORM, Lti, launch_and_accept
 from tests.contract.conftest import DOCUMENT, conforms
@@ -43,6 +44,9 @@ def _endpoint_name(route: BaseRoute) -> str:
 def served(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, str]]:
     """``(METHOD, path)`` for every route, Mounts walked; HEAD is implied by GET."""
     for route in routes:
+        if isinstance(route, PrefixGroup):  # a group of routes, each with its own full path
+            yield from served(route.routes, prefix)
+            continue
         path = prefix + getattr(route, "path", "")
         if (path, _endpoint_name(route)) in NOT_DESCRIBED:
             continue

@@ -1,4 +1,5 @@
-"""Request parameters (``core.web.Params`` and ``read_params``) and the shared middleware."""
+"""Request parameters (``core.web.Params`` and ``read_params``), and the body bound and
+security headers of the shared layer (``core.edge.Edge``)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,9 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from lmsauth.core.edge import Edge
 from lmsauth.core.errors import BadParameters
-from lmsauth.core.web import (
-    MAX_PARAM_LENGTH,
-    MAX_PARAMS,
-    BodyLimitMiddleware,
-    Params,
-    SecurityHeadersMiddleware,
-    read_params,
-)
+from lmsauth.core.web import MAX_PARAM_LENGTH, MAX_PARAMS, Params, read_params
 
 # ---------------------------------------------------------------- Params
 
@@ -215,7 +210,7 @@ def middleware_app(max_bytes: int = 100) -> TestClient:
     app = Starlette(
         routes=[Route("/echo", echo, methods=["POST"]), Route("/page", page), Route("/data", data)]
     )
-    wrapped = SecurityHeadersMiddleware(BodyLimitMiddleware(app, max_bytes=max_bytes))
+    wrapped = Edge(app, max_bytes=max_bytes, count=False, respond=None)
     return TestClient(wrapped)  # type: ignore[arg-type]
 
 
@@ -256,3 +251,27 @@ def test_security_headers() -> None:
     assert data.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in data.headers
     assert "x-frame-options" not in data.headers
+
+
+def test_refusals_of_the_body_bound_carry_the_shared_headers() -> None:
+    response = middleware_app().post("/echo", content=b"x" * 101)
+    assert response.status_code == 413
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_security_headers_the_app_set_itself_are_kept() -> None:
+    async def own(request: Request) -> Response:
+        return HTMLResponse(
+            "<p>embed me</p>",
+            headers={
+                "Content-Security-Policy": "frame-ancestors https://lms.example",
+                "Cache-Control": "max-age=5",
+            },
+        )
+
+    client = TestClient(Edge(Starlette(routes=[Route("/own", own)]), max_bytes=10, count=False))  # type: ignore[arg-type]
+    response = client.get("/own")
+    assert response.headers.get_list("content-security-policy") == ["frame-ancestors https://lms.example"]
+    assert response.headers.get_list("cache-control") == ["max-age=5"]
+    assert response.headers["x-frame-options"] == "DENY"  # what it did not set is still added

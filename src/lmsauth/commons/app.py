@@ -31,18 +31,13 @@ from lmsauth.commons.models import CommonsAccount, CommonsSession, CommonsUser
 from lmsauth.commons.settings import CommonsSettings
 from lmsauth.core import metrics, secrets
 from lmsauth.core.db import Database
+from lmsauth.core.edge import Edge
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.kv import create_store
-from lmsauth.core.observe import RequestObserver, route_path
+from lmsauth.core.observe import route_path
 from lmsauth.core.outage import MESSAGE, OutageMiddleware
 from lmsauth.core.ratelimit import RateLimits
-from lmsauth.core.web import (
-    BodyLimitMiddleware,
-    ORJSONResponse,
-    SecurityHeadersMiddleware,
-    read_params,
-    templates,
-)
+from lmsauth.core.web import ORJSONResponse, read_params, templates
 from lmsauth.settings import Settings
 
 log = logging.getLogger("lmsauth.commons")
@@ -255,14 +250,16 @@ async def _jwt_from_body(request: Request) -> str:
 def commons_routes(ctx: CommonsContext) -> list[BaseRoute]:
     pages = CommonsPages(ctx)
     api = SessionApi(ctx)
+    # Starlette tries routes in order, a regex each: the session read (the hot path) first,
+    # after the one literal path its pattern would also match.
     return [
+        Route("/api/sessions/logout", api.logout, methods=["GET"]),
+        Route("/api/sessions/{session_id}", api.show, methods=["GET"]),
+        Route("/api/sessions", api.create, methods=["POST"]),
+        Route("/api/lti", pages.launch, methods=["POST"]),
         Route("/", pages.home, methods=["GET"]),
         Route("/terms", pages.terms, methods=["GET"]),
         Route("/terms", pages.accept_terms, methods=["POST"]),
-        Route("/api/lti", pages.launch, methods=["POST"]),
-        Route("/api/sessions", api.create, methods=["POST"]),
-        Route("/api/sessions/logout", api.logout, methods=["GET"]),
-        Route("/api/sessions/{session_id}", api.show, methods=["GET"]),
     ]
 
 
@@ -355,9 +352,9 @@ def create_commons_app(settings: Settings | None = None) -> Starlette:
             Mount(settings.commons_path.rstrip("/"), app=commons_asgi(ctx)),
         ],
         middleware=[
-            Middleware(RequestObserver, count=settings.metrics),
-            Middleware(SecurityHeadersMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            # Outages under Commons' paths are answered by ``commons_asgi``'s own layer, in
+            # Commons' format; the probes and static files have nothing to fail on.
+            Middleware(Edge, max_bytes=settings.max_body_bytes, count=settings.metrics, respond=None),
         ],
         lifespan=lifespan,
     )

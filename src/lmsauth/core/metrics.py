@@ -38,6 +38,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
 from lmsauth.core.network import is_loopback
+from lmsauth.core.routing import PrefixGroup
 
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -113,6 +114,8 @@ def route_templates(app: Any) -> dict[int, str]:
                 walk(route.routes, prefix + route.path)
             elif isinstance(route, Route | WebSocketRoute):
                 templates[id(route)] = prefix + route.path_format
+            elif isinstance(route, PrefixGroup):
+                walk(route.routes, prefix)
 
     walk(getattr(app, "routes", ()), "")
     return templates

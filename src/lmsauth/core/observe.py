@@ -1,9 +1,9 @@
-"""The middleware that watches every request: its id, its access-log line, its metrics.
+"""What is watched of every request: its id, its access-log line, its metrics.
 
-A pure ASGI middleware (Starlette's ``BaseHTTPMiddleware`` would cost a task and a stream per
-request). The request id is the incoming ``X-Request-Id`` when it is short and made of safe
-characters (a balancer's or a client's, so one id follows a request across systems), else a
-fresh random one; it is echoed in the response's ``X-Request-Id`` and stamped, through
+``core.edge.Edge``, the one ASGI layer in front of every service, calls into this. The request
+id is the incoming ``X-Request-Id`` when it is short and made of safe characters (a
+balancer's or a client's, so one id follows a request across systems), else a fresh random
+one; it is echoed in the response's ``X-Request-Id`` and stamped, through
 ``core.logs.REQUEST_ID``, on every line logged while the request is served.
 
 The access line holds the method, the route template, the status, the duration, the request
@@ -15,11 +15,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-from time import perf_counter
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from lmsauth.core import metrics
 from lmsauth.core.logs import ACCESS_LOGGER, REQUEST_ID
@@ -36,8 +35,13 @@ def incoming_id(scope: Scope) -> str | None:
     """The request's own ``X-Request-Id``, if it is 1 to 64 of ``A-Z a-z 0-9 . _ : -``."""
     for name, value in scope["headers"]:
         if name == HEADER:
-            return value.decode("ascii") if _SAFE_ID.fullmatch(value) else None
+            return safe_id(value)
     return None
+
+
+def safe_id(value: bytes) -> str | None:
+    """``value`` (an ``X-Request-Id`` header) if it may be echoed and logged as it is."""
+    return value.decode("ascii") if _SAFE_ID.fullmatch(value) else None
 
 
 def new_id() -> str:
@@ -60,45 +64,27 @@ def with_request_id(response: Response) -> Response:
     return response
 
 
-class RequestObserver:
-    """Request id, access line and (``count=True``) request metrics, for every HTTP request."""
+class Observer:
+    """Records each finished HTTP request: the metrics (``count=True``) and the access line.
 
-    def __init__(self, app: ASGIApp, count: bool = True) -> None:
-        self.app = app
+    Used by ``core.edge.Edge``, the one layer every request crosses; kept apart so that what
+    an access line may hold is decided in this module only.
+    """
+
+    def __init__(self, count: bool = True) -> None:
         self.counter = metrics.RequestCounter() if count else None
         self._templates: dict[int, str] | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self._templates is None:  # the app's routes, once: scope["app"] is the Starlette app
+    def start(self, scope: Scope) -> None:
+        """Called as a request comes in, before routing: ``scope["app"]`` is then the app this
+        layer serves (a mounted Starlette app replaces it on the way down)."""
+        if self._templates is None:  # the app's routes, once
             self._templates = metrics.route_templates(scope.get("app"))
-        started = perf_counter()
-        request_id = incoming_id(scope) or new_id()
-        reset = REQUEST_ID.set(request_id)
-        header = (HEADER, request_id.encode())
-        status = 500  # what the client sees if the app raises before answering
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            self._record(scope, status, perf_counter() - started, request_id)
-        # On an exception the id stays set: Starlette's error handler and uvicorn log the
-        # traceback after this returns, and each request runs in a task of its own.
-        REQUEST_ID.reset(reset)
-
-    def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    def record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         matched = scope.get("route")
-        assert self._templates is not None
-        route = self._templates.get(id(matched), metrics.UNMATCHED) if matched else metrics.UNMATCHED
+        templates = self._templates or {}
+        route = templates.get(id(matched), metrics.UNMATCHED) if matched else metrics.UNMATCHED
         method = scope["method"] if scope["method"] in metrics.METHODS else "other"
         if self.counter is not None:
             self.counter.done(method, route, status, seconds)

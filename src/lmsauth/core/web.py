@@ -1,5 +1,5 @@
 """What every service's HTTP layer shares: parameter parsing, templates, CSRF, cookies and
-the middleware that bounds bodies and sets security headers.
+the security headers (set by ``core.edge``).
 
 Parameter parsing is ours rather than a framework's validation layer, because each service
 must answer a bad parameter in its real counterpart's error format (DESIGN.md, web stack).
@@ -15,10 +15,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsauth.core.errors import BadParameters
 
@@ -131,49 +129,6 @@ def templates(*folders: Path) -> Environment:
     )
 
 
-class BodyLimitMiddleware:
-    """Refuse bodies over ``max_bytes`` with 413 before the app reads them all."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _send_plain(send, 413, b"Request body too large")
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BadParameters("request body too large")
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-
-async def _send_plain(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 # No ``form-action``: browsers apply it to the redirects that follow a form post, and the
 # consent and login forms end in a redirect to the client, whose URI may use any scheme
 # (a native app's ``com.example.app://callback``, RFC 8252 section 7.1).
@@ -183,29 +138,26 @@ CSP = (
 )
 
 
-class SecurityHeadersMiddleware:
-    """Headers every response gets, and the page-only ones (CSP, framing) on HTML."""
+_ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"))
+_PAGES = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+)
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("referrer-policy", "no-referrer")
-                if headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("content-security-policy", CSP)
-                    headers.setdefault("x-frame-options", "DENY")
-                    headers.setdefault("cache-control", "no-store")
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def secured(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """A response's raw ASGI headers plus the security headers it does not set itself: on
+    every response ``nosniff`` and no referrer, and on HTML pages the CSP, no framing and no
+    caching. Works on the raw list (names are lower case in ASGI): ``MutableHeaders`` would
+    cost a wrapper and a scan per header set, on every response."""
+    out = list(headers)
+    present = {name for name, _ in out}
+    page = any(name == b"content-type" and value.startswith(b"text/html") for name, value in out)
+    for name, value in _ALWAYS + _PAGES if page else _ALWAYS:
+        if name not in present:
+            out.append((name, value))
+    return out
 
 
 def client_ip(request: Request) -> str:
