@@ -16,7 +16,6 @@ the bound); an outage becomes a 503 only if no response has started.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from time import perf_counter
 
@@ -25,11 +24,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsauth.core.errors import BadParameters
 from lmsauth.core.logs import REQUEST_ID
-from lmsauth.core.observe import HEADER, Observer, new_id, route_path, safe_id
-from lmsauth.core.outage import is_outage, outage_response
+from lmsauth.core.observe import HEADER, Observer, new_id, safe_id
+from lmsauth.core.outage import answer_outage, is_outage, outage_response
 from lmsauth.core.web import secured
-
-log = logging.getLogger("lmsauth.outage")
 
 _CONTENT_LENGTH = b"content-length"
 TOO_LARGE = b"Request body too large"
@@ -90,14 +87,7 @@ class Edge:
                 except Exception as exc:
                     if responded or self.respond is None or not is_outage(exc):
                         raise
-                    log.warning(
-                        "backend unavailable on %s %s: %s: %s",
-                        scope["method"],
-                        route_path(scope),  # the raw path can hold a session id
-                        type(exc).__name__,
-                        exc,
-                    )
-                    await self.respond(scope["path"])(scope, receive, edge_send)
+                    await answer_outage(exc, self.respond, scope, receive, edge_send)
         finally:
             self.observer.record(scope, status, perf_counter() - started, request_id)
         # On an exception the id stays set: Starlette's error handler and uvicorn log the

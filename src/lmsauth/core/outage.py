@@ -115,14 +115,18 @@ class OutageMiddleware:
         except Exception as exc:
             if started or not is_outage(exc):
                 raise
-            log.warning(
-                "backend unavailable on %s %s: %s: %s",
-                scope["method"],
-                route_path(scope),  # the raw path can hold a session id
-                type(exc).__name__,
-                exc,
-            )
-            await self.respond(scope["path"])(scope, receive, send)
+            await answer_outage(exc, self.respond, scope, receive, send)
+
+
+async def answer_outage(
+    exc: Exception, respond: Callable[[str], Response], scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Log the outage ``exc`` (by route template: the raw path can hold a session id) and
+    send ``respond(path)``."""
+    log.warning(
+        "backend unavailable on %s %s: %s: %s", scope["method"], route_path(scope), type(exc).__name__, exc
+    )
+    await respond(scope["path"])(scope, receive, send)
 
 
 def health_routes(db: Database, store: Store | None, timeout: float) -> list[BaseRoute]:
