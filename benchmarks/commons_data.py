@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
+from starlette.routing import Match
 
 from benchmarks import data
 from benchmarks.load import Request
@@ -50,10 +51,18 @@ def available(env: dict[str, str]) -> str | None:
 
         with tempfile.TemporaryDirectory() as folder:
             app = create_app(Settings(data_dir=Path(folder), secret_key="x" * 32))
-            paths = [str(getattr(route, "path", "")) for route in app.routes]
+            # Ask the router itself (a Mount, or a group of routes around one, may serve it).
+            probe = {
+                "type": "http",
+                "method": "GET",
+                "path": f"{commons_path()}/api/sessions/x",
+                "root_path": "",
+                "headers": [],
+            }
+            served = any(route.matches(probe)[0] is Match.FULL for route in app.routes)
     except Exception as exc:
         return f"the composed app could not be built ({exc.__class__.__name__}: {exc})"
-    if commons_path() not in paths:
+    if not served:
         return f"Commons is not mounted at {commons_path()} in lmsauth.app yet"
     return None
 

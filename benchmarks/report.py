@@ -81,24 +81,34 @@ def _target(
     )
 
 
+def _ab_sections(folder: Path) -> list[str]:
+    """Before/after runs of the command, one pair per change to ``src/``: ``ab/<change>/before``
+    and ``ab/<change>/after``, in the order of the folders' names."""
+    out: list[str] = []
+    for change in sorted(path for path in folder.iterdir() if path.is_dir()) if folder.is_dir() else []:
+        out.extend(_ab_section(change))
+    return out
+
+
 def _ab_section(folder: Path) -> list[str]:
-    """Before/after runs of the command for the src changes (``ab/before``, ``ab/after``)."""
     try:
         before = json.loads((folder / "before" / "results" / "results.json").read_text())
         after = json.loads((folder / "after" / "results" / "results.json").read_text())
     except (OSError, ValueError):
         return []
+    method = after["facts"]["method"]
     out = [
-        "## Before and after the src changes (two runs of the command, one after the other)",
+        f"## Before and after: {folder.name} (two runs of the command, one after the other)",
         "",
         f"Before: {before['facts']['machine']['date_utc']}, serving `{before['facts']['method']['src']}`; "
-        f"after: {after['facts']['machine']['date_utc']}, serving the working tree. Same options: "
-        f"`--only '{after['facts']['method']['only']}'`, {after['facts']['method']['reps']} x "
-        f"({after['facts']['method']['warm_s']} s + {after['facts']['method']['duration_s']} s). "
-        "Raw output in `ab/*/results/`.",
+        f"after: {after['facts']['machine']['date_utc']}, serving the working tree at "
+        f"{after['facts']['machine'].get('git_head', '?')}. Same options: "
+        f"`--only '{method['only']}'`, {method['reps']} x ({method['warm_s']} s + {method['duration_s']} s). "
+        f"Raw output in `ab/{folder.name}/*/results/`.",
         "",
-        "| scenario | before req/s | after req/s | change | before CPU µs/req | after CPU µs/req | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| scenario | before req/s | after req/s | change | before CPU µs/req | after CPU µs/req "
+        "| before p99 | after p99 | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in after["results"].items():
         old = before["results"].get(name)
@@ -107,8 +117,10 @@ def _ab_section(folder: Path) -> list[str]:
         change = row["rps"] / old["rps"] - 1
         out.append(
             f"| `{name}` | {_n(old['rps'])} | {_n(row['rps'])} | {change:+.0%} | {_cpu_us(old)} | "
-            f"{_cpu_us(row)} | {old['errors']} / {row['errors']} |"
+            f"{_cpu_us(row)} | {old.get('p99_ms', '-')} ms | {row.get('p99_ms', '-')} ms | "
+            f"{old['errors']} / {row['errors']} |"
         )
+    out.append("")
     return out
 
 
@@ -346,10 +358,10 @@ def write(path: Path, everything: dict[str, Any], bench_dir: Path) -> None:
             add("|---|---:|---:|")
             for label, value in pieces.items():
                 add(f"| {label} | {_n(value['cpu_us'])} | {_n(value['wall_us'])} |")
-    ab = _ab_section(bench_dir / "ab")
+    ab = _ab_sections(bench_dir / "ab")
     if ab and not quick:
         add("")
-        lines.extend(ab)
+        lines.extend(ab[:-1])
     notes = bench_dir / "ANALYSIS.md"
     if notes.exists() and not quick:
         add("")
