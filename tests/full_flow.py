@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from tests.canvas.support import exchange, refresh
 from tests.commons.support import SHARED_SECRET, Lti, launch_and_accept
 from tests.flows import code_for
 from tests.identity.helpers import Credentials, basic, login
@@ -52,27 +53,10 @@ def every_flow(browser: Any, lti: Lti, identity: Credentials) -> Seen:
         )
     )
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant", refused.text
-    issued = browser.post(
-        "/login/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": key.client_id,
-            "client_secret": key.client_secret,
-            "code": code,
-            "redirect_uri": redirect,
-        },
-    )
+    issued = exchange(browser, key, code, redirect_uri=redirect)
     assert issued.status_code == 200, issued.text
-    access, refresh = issued.json()["access_token"], issued.json()["refresh_token"]
-    refreshed = browser.post(
-        "/login/oauth2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": key.client_id,
-            "client_secret": key.client_secret,
-            "refresh_token": refresh,
-        },
-    )
+    access, refresh_token = issued.json()["access_token"], issued.json()["refresh_token"]
+    refreshed = refresh(browser, key, refresh_token)
     assert refreshed.status_code == 200, refreshed.text
     token = refreshed.json()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
@@ -108,6 +92,6 @@ def every_flow(browser: Any, lti: Lti, identity: Credentials) -> Seen:
 
     assert browser.delete("/login/oauth2/token", headers=bearer).status_code == 200
     browser.event_hooks = {"request": [], "response": []}
-    seen.secrets += [code, refused_code, access, refresh, token, canvas_jwt, sid, ids_jwt, WRONG_SECRET]
+    seen.secrets += [code, refused_code, access, refresh_token, token, canvas_jwt, sid, ids_jwt, WRONG_SECRET]
     seen.secrets += [value for value in cookies if len(value) >= 16]
     return seen

@@ -38,6 +38,7 @@ from lmsauth.commons.models import CommonsSession, UsedJwt
 from lmsauth.core import secrets
 from lmsauth.core.keys import SigningKey
 from lmsauth.settings import Settings
+from tests.canvas.support import exchange, me, refresh
 from tests.commons.support import FORM, Lti, accept_terms
 from tests.conftest import Directory, Key, free_port
 from tests.flows import code_for, query_of
@@ -242,35 +243,6 @@ def code_in(response: httpx.Response) -> str | None:
     if response.status_code != 302:
         return None
     return query_of(response.headers["location"]).get("code")
-
-
-def exchange(http: httpx.Client, key: Key, code: str) -> httpx.Response:
-    return http.post(
-        "/login/oauth2/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": key.client_id,
-            "client_secret": key.client_secret,
-            "code": code,
-            "redirect_uri": REDIRECT,
-        },
-    )
-
-
-def refresh(http: httpx.Client, key: Key, token: str) -> httpx.Response:
-    return http.post(
-        "/login/oauth2/token",
-        data={
-            "grant_type": "refresh_token",
-            "client_id": key.client_id,
-            "client_secret": key.client_secret,
-            "refresh_token": token,
-        },
-    )
-
-
-def me(http: httpx.Client, access: str) -> httpx.Response:
-    return http.get("/api/v1/users/self", headers={"Authorization": f"Bearer {access}"})
 
 
 def ids_login(http: httpx.Client, ids: Credentials) -> httpx.Response:
