@@ -185,19 +185,25 @@ async def issue_token(
             .where(AccessToken.user_id == user_id, AccessToken.developer_key_id == key.id)
             .values(workflow_state="deleted", updated_at=now)
         )
-    refresh = secrets.canvas_slug(64)
-    row = AccessToken(
+    return await _add_token(
+        session,
+        key,
+        now,
         user_id=user_id,
         developer_key_id=key.id,
-        refresh_digest=secrets.digest(refresh),
         scopes=scopes,
         purpose=purpose or key.name,
         remember_access=remember_access,
         permanent_expires_at=now + PUBLIC_CLIENT_TOKEN_TTL if key.public_client else None,
         authorization_code_id=code_id,
-        created_at=now,
-        updated_at=now,
     )
+
+
+async def _add_token(session: AsyncSession, key: DeveloperKey, now: datetime, **columns: Any) -> IssuedToken:
+    """A new token row with fresh access and refresh secrets (only their digests are stored),
+    flushed so that its id exists."""
+    refresh = secrets.canvas_slug(64)
+    row = AccessToken(refresh_digest=secrets.digest(refresh), created_at=now, updated_at=now, **columns)
     access = _new_access(row, key, now)
     session.add(row)
     await session.flush()
@@ -289,24 +295,19 @@ async def rotate_refresh_token(session: AsyncSession, row: AccessToken, key: Dev
     grant's scopes, purpose and code carry over (so code reuse still revokes it), and a public
     client's hard expiry rolls forward 120 minutes as in the canvas profile."""
     now = clock.now()
-    refresh = secrets.canvas_slug(64)
-    successor = AccessToken(
+    return await _add_token(
+        session,
+        key,
+        now,
         user_id=row.user_id,
         developer_key_id=row.developer_key_id,
-        refresh_digest=secrets.digest(refresh),
         scopes=list(row.scopes),
         purpose=row.purpose,
         remember_access=row.remember_access,
         permanent_expires_at=now + PUBLIC_CLIENT_TOKEN_TTL if key.public_client else row.permanent_expires_at,
         authorization_code_id=row.authorization_code_id,
         family_id=family_of(row),
-        created_at=now,
-        updated_at=now,
     )
-    access = _new_access(successor, key, now)
-    session.add(successor)
-    await session.flush()
-    return IssuedToken(successor, access, refresh)
 
 
 async def family_is_live(session: AsyncSession, family: int) -> bool:
