@@ -75,7 +75,9 @@ class Edge:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 responded = True
-                message["headers"] = [*secured(message.get("headers", ())), id_header]
+                headers = secured(message.get("headers", ()))  # a new list: appended to, not copied
+                headers.append(id_header)
+                message["headers"] = headers
             await send(message)
 
         try:
