@@ -7,8 +7,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from lmsauth.canvas.models import AccessToken, local_id
-from tests.canvas.support import AUTH, auth_params, exchange, sign_in
+from lmsauth.canvas.models import AccessToken, AuthorizationCode, local_id
+from tests.canvas.support import AUTH, auth_params, count, exchange, sign_in
 from tests.conftest import Directory
 from tests.flows import CSRF_CONSENT, authorize, form_token, query_of
 
@@ -322,3 +322,62 @@ def test_a_remembered_userinfo_grant_reuses_its_token(client, directory: Directo
         select(AccessToken.id).where(AccessToken.developer_key_id == local_id(int(other.client_id)))
     )
     assert len(rows) == 2
+
+
+# ---------------------------------------------------------------- the consent page answers what it showed
+
+
+def accept_with(client, page):
+    return client.post(
+        "/login/oauth2/accept", data={"custom_csrf_token": form_token(page.text, CSRF_CONSENT)}
+    )
+
+
+@pytest.mark.parametrize("how", ["force_login", "plain"])
+def test_a_new_request_voids_the_consent_page_already_shown(client, directory: Directory, how: str) -> None:
+    """The consent swap: a second /auth for another client replaces the pending request; the
+    click on the page the person already sees must not authorize the other client."""
+    _, shown = open_consent(client, directory, state="mine")
+    other = directory.key(name="Other App", redirect_uris=["https://evil.example.net/cb"])
+    extra = {"force_login": "1"} if how == "force_login" else {}
+    swapped = client.get(AUTH, params=auth_params(other, state="theirs", **extra))
+    assert swapped.status_code == 302
+    for action in ("accept", "deny"):
+        response = client.post(
+            f"/login/oauth2/{action}", data={"custom_csrf_token": form_token(shown.text, CSRF_CONSENT)}
+        )
+        assert response.status_code == 400, action
+        assert response.text == "Missing custom CSRF token"
+    assert count_codes(directory) == 0
+
+
+def test_the_old_page_cannot_answer_the_new_page(client, directory: Directory) -> None:
+    _, shown = open_consent(client, directory, state="mine")
+    other = directory.key(name="Other App", redirect_uris=["https://evil.example.net/cb"])
+    assert (
+        client.get(AUTH, params=auth_params(other, state="theirs")).headers["location"]
+        == "/login/oauth2/confirm"
+    )
+    new_page = client.get("/login/oauth2/confirm")
+    assert "Other App" in new_page.text
+    stale = accept_with(client, shown)
+    assert stale.status_code == 400
+    assert stale.text == "Invalid custom CSRF token"
+    assert count_codes(directory) == 0
+    answered = accept_with(client, new_page)
+    assert answered.headers["location"].startswith("https://evil.example.net/cb?code=")
+    assert query_of(answered.headers["location"])["state"] == "theirs"
+
+
+def test_a_new_request_of_the_same_client_voids_the_page_too(client, directory: Directory) -> None:
+    """Same client, another state: the state the page was shown for is the one answered."""
+    key, shown = open_consent(client, directory, state="first")
+    client.get(AUTH, params=auth_params(key, state="second"))
+    assert accept_with(client, shown).text == "Missing custom CSRF token"
+    page = client.get("/login/oauth2/confirm")
+    answered = accept_with(client, page)
+    assert query_of(answered.headers["location"])["state"] == "second"
+
+
+def count_codes(directory: Directory) -> int:
+    return count(directory, AuthorizationCode)

@@ -98,9 +98,32 @@ def test_list_entries_do_not_enable_the_lenient_rule() -> None:
 # ---------------------------------------------------------------- strict profile
 
 
+def test_strict_accepts_out_of_band_only_where_the_key_lists_it() -> None:
+    """Canvas takes ``urn:ietf:wg:oauth:2.0:oob`` from any key; the strict profile only from a
+    key that registered it, as any other redirect URI."""
+    oob = "urn:ietf:wg:oauth:2.0:oob"
+    assert not strict(oob)
+    assert strict(oob, uris=[*LIST, oob])
+    assert canvas(oob, uris=[], legacy=None)
+
+
+def test_strict_refuses_unregistered_out_of_band_at_the_auth_endpoint(
+    strict_client, directory: Directory
+) -> None:
+    key = directory.key(redirect_uris=["https://app.example.com/callback"])
+    _, challenge = pkce_pair()
+    params = auth_params(key, redirect_uri="urn:ietf:wg:oauth:2.0:oob")
+    params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
+    response = strict_client.get(AUTH, params=params)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "redirect_uri does not match client settings",
+    }
+
+
 def test_strict_accepts_exact_matches_only() -> None:
     assert strict("https://app.example.com/callback")
-    assert strict("urn:ietf:wg:oauth:2.0:oob")
     for near in [
         "https://example.com/oauth/callback",  # the legacy URI's domain: lenient only
         "https://app.example.com/callback/",

@@ -306,6 +306,33 @@ def test_code_is_single_use_and_reuse_revokes_its_tokens(
     }
 
 
+def test_another_client_replaying_a_used_code_revokes_nothing(
+    client, directory: Directory, key: Key, user: Person
+) -> None:
+    """Ownership is checked before reuse: a leaked, used code in another client's hands is
+    just "not found", and the owner's tokens live on."""
+    code = get_code(client, key, user)
+    owner = exchange(client, key, code)
+    assert owner.status_code == 200
+    other = directory.key(redirect_uris=key.redirect_uris)
+    replay = exchange(client, other, code)
+    assert replay.status_code == 400
+    assert replay.json() == CODE_NOT_FOUND
+    assert me(client, owner.json()["access_token"]).status_code == 200
+    assert refresh(client, key, owner.json()["refresh_token"]).status_code == 200
+
+
+def test_another_clients_live_code_stays_usable_by_its_owner(
+    client, directory: Directory, key: Key, user: Person
+) -> None:
+    code = get_code(client, key, user)
+    other = directory.key(redirect_uris=key.redirect_uris)
+    refused = exchange(client, other, code)
+    assert refused.status_code == 400
+    assert refused.json() == INCORRECT_CLIENT
+    assert exchange(client, key, code).status_code == 200
+
+
 def test_code_reuse_does_not_touch_other_tokens(client, key: Key, user: Person) -> None:
     kept = issue_tokens(client, key, user)
     code = get_code(client, key, user)

@@ -34,6 +34,8 @@ from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.web import Params, read_params
 
 AUTH_PATH = "/login/oauth2/auth"
+# The consent page's CSRF token, a member of the pending request it was rendered for.
+CONSENT_CSRF = "custom_csrf_token"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
@@ -237,9 +239,10 @@ class OAuth2Provider:
             if found is None:
                 return _redirect("/login/canvas")
             row, pending, key, user = found
-            # Canvas (8ff2638): a fresh ``SecureRandom.hex(24)`` for every consent page.
+            # Canvas (8ff2638): a fresh ``SecureRandom.hex(24)`` for every consent page, kept
+            # inside the pending request it answers (``_consent_answer`` says why).
             csrf = secrets.hex_token(24)
-            sessions.update_data(row, custom_csrf_token=csrf)
+            sessions.update_data(row, oauth2={**pending, CONSENT_CSRF: csrf})
             return self.ctx.render(
                 request,
                 "confirm.html",
@@ -253,12 +256,20 @@ class OAuth2Provider:
             )
 
     async def _consent_answer(self, request: Request, *, accept: bool) -> Response:
+        """Accept or deny what the consent page showed, and only that.
+
+        The page's token lives inside the pending request (``oauth2``), as Canvas keeps it
+        in ``session[:oauth2]``: a later ``/login/oauth2/auth`` (another client, redirect URI,
+        scope or state, e.g. with ``force_login=1``) replaces the whole request and drops the
+        token with it, so a click on a page already shown can never authorize what another
+        request put in its place. Only a consent page rendered for the new request answers it.
+        """
         async with self.ctx.db.session(write=True) as session:
             found = await self._pending(session, request)
             if found is None:
                 return PlainTextResponse("Invalid or missing session for oauth", status_code=400)
             row, pending, key, user = found
-            expected = row.data.get("custom_csrf_token")
+            expected = pending.get(CONSENT_CSRF)
             if not isinstance(expected, str):
                 return PlainTextResponse("Missing custom CSRF token", status_code=400)
             try:
@@ -269,7 +280,7 @@ class OAuth2Provider:
                 return PlainTextResponse("Invalid custom CSRF token", status_code=400)
             if presented is None or not secrets.same(presented, expected):
                 return PlainTextResponse("Invalid custom CSRF token", status_code=400)
-            sessions.update_data(row, oauth2=None, custom_csrf_token=None)
+            sessions.update_data(row, oauth2=None)
             if not accept:
                 return self._to_client(pending, {"error": "access_denied"})
             return await self._issue_code_redirect(session, key, user, pending, remember_access=remember)
@@ -363,11 +374,16 @@ class OAuth2Provider:
         row = await tokens.find_code(session, code)
         if row is None:
             raise oauth_error("invalid_grant", "authorization_code not found")
+        if row.developer_key_id != key.id:
+            # Ownership before reuse: another client replaying a leaked, used code must not
+            # revoke this client's tokens. A used code is "not found" to everyone; a live one
+            # is Canvas's "incorrect client" (spec 5.3 step 4), and stays unconsumed.
+            if row.redeemed_at is not None:
+                raise oauth_error("invalid_grant", "authorization_code not found")
+            raise oauth_error("invalid_grant", "incorrect client")
         if row.redeemed_at is not None:
             await tokens.revoke_tokens_from_code(session, row.id)
             return oauth_error("invalid_grant", "authorization_code not found")
-        if row.developer_key_id != key.id:
-            raise oauth_error("invalid_grant", "incorrect client")
         if row.redirect_uri is not None and redirect_uri != row.redirect_uri:
             raise oauth_error("invalid_grant", "redirect_uri does not match the authorization request")
         if "code_verifier" in params.names() or row.code_challenge is not None:
