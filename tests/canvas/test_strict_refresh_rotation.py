@@ -31,7 +31,8 @@ from tests.canvas.test_cleanup import sweep
 from tests.conftest import TEST_DATABASE_URL, TEST_SECRET_KEY, Directory, Key, Person, run
 from tests.contract.conftest import conforms
 
-NOT_FOUND = {"error": "invalid_request", "error_description": "refresh_token not found"}
+# RFC 6749 section 5.2 in the strict profile (Canvas says invalid_request).
+NOT_FOUND = {"error": "invalid_grant", "error_description": "refresh_token not found"}
 GRACE = 10.0  # the default LMSAUTH_REFRESH_REUSE_GRACE_SECONDS
 
 
@@ -56,7 +57,7 @@ def refused(response: httpx.Response) -> bool:
     """The answer to an unknown refresh token, byte for byte."""
     return (
         response.status_code == 400
-        and response.content == b'{"error":"invalid_request","error_description":"refresh_token not found"}'
+        and response.content == b'{"error":"invalid_grant","error_description":"refresh_token not found"}'
     )
 
 

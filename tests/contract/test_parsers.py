@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lmsauth.canvas.oauth2 import _basic_credentials
+from lmsauth.canvas.client_auth import basic_credentials as canvas_basic_credentials
 from lmsauth.commons import launch, sessions
 from lmsauth.commons.settings import CommonsSettings
 from lmsauth.core.errors import BadParameters
@@ -224,7 +224,7 @@ def encode_basic(client_id: str, secret: str, scheme: str = "Basic") -> str:
 @FAST
 @given(raw=st.binary(max_size=200))
 def test_canvas_basic_parser_never_raises(raw: bytes) -> None:
-    found = _basic_credentials(_request_with_authorization(raw))
+    found = canvas_basic_credentials(_request_with_authorization(raw))
     assert found is None or (isinstance(found, tuple) and len(found) == 2)
 
 
@@ -236,7 +236,7 @@ def test_canvas_basic_parser_never_raises(raw: bytes) -> None:
 )
 def test_canvas_basic_parser_round_trips(client_id: str, secret: str, scheme: str) -> None:
     header = encode_basic(client_id, secret, scheme).encode("latin-1")
-    assert _basic_credentials(_request_with_authorization(header)) == (client_id, secret)
+    assert canvas_basic_credentials(_request_with_authorization(header)) == (client_id, secret)
 
 
 @FAST

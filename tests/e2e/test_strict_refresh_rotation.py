@@ -62,7 +62,7 @@ def test_auto_refresh_keeps_the_rotated_refresh_token(
         oauth.refresh_token(
             token_url, refresh_token=first["refresh_token"], auth=(key.client_id, key.client_secret)
         )
-    assert (raised.value.error, raised.value.description) == ("invalid_request", "refresh_token not found")
+    assert (raised.value.error, raised.value.description) == ("invalid_grant", "refresh_token not found")
     revoked = requests.get(
         me_url, headers={"Authorization": f"Bearer {saved[-1]['access_token']}"}, timeout=10
     )

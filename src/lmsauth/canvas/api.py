@@ -72,7 +72,7 @@ class CanvasApi:
                 return unauthenticated().response()
             bearer = await authenticate(self.ctx.db, presented)
             if bearer is None:
-                return invalid_access_token().response()
+                return invalid_access_token(strict=self.ctx.strict).response()
             # Spec 7.3: Canvas's leaky bucket per access token, one store call.
             bucket = self.ctx.limits.per_token
             throttle = await bucket.hit(str(bearer.token.id))

@@ -13,6 +13,8 @@ from lmsauth.core.ratelimit import Decision
 
 OAUTH_CHALLENGE = {"WWW-Authenticate": "Canvas OAuth 2.0"}
 API_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="canvas-lms"'}
+STRICT_API_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="canvas-lms", error="invalid_token"'}
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="canvas-lms"'}
 
 
 def oauth_error(error: str, description: str, status: int = 400) -> WireError:
@@ -44,13 +46,22 @@ def client_rate_limited(retry_after: int) -> WireError:
     return error
 
 
-def invalid_access_token() -> WireError:
+def invalid_access_token(*, strict: bool = False) -> WireError:
+    """Canvas's answer to a bad token. The strict profile names the error in the challenge,
+    as RFC 6750 section 3.1 says; the body stays Canvas's, which canvasapi reads."""
+    challenge = STRICT_API_CHALLENGE if strict else API_CHALLENGE
     return WireError(
         401,
         {"errors": [{"message": "Invalid access token."}]},
-        dict(API_CHALLENGE),
+        dict(challenge),
         failure=("canvas", "invalid_access_token"),
     )
+
+
+def basic_client_challenge(error: WireError) -> WireError:
+    """RFC 6749 section 5.2, in the strict profile: a client that failed HTTP Basic
+    authentication gets the ``Basic`` challenge of the scheme it used, not Canvas's."""
+    return WireError(error.status, error.body, {**error.headers, **BASIC_CHALLENGE}, failure=error.failure)
 
 
 def insufficient_scopes() -> WireError:

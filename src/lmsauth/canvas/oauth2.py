@@ -6,8 +6,6 @@ Where the seed text or safety asks for more than Canvas does, the docstring of t
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -19,11 +17,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from lmsauth.canvas import scopes as scope_rules
 from lmsauth.canvas import sessions, tokens
 from lmsauth.canvas.bearer import authenticate
+from lmsauth.canvas.client_auth import authenticate_client, client_credentials
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import (
     client_rate_limited,
     invalid_access_token,
-    invalid_client,
     oauth_error,
     unknown_client,
 )
@@ -310,19 +308,14 @@ class OAuth2Provider:
             grant_type = params.get("grant_type")
             if grant_type is None and "code" in params:
                 grant_type = "authorization_code"
-            client_id = params.get("client_id")
-            client_secret = params.get("client_secret")
+            credentials = client_credentials(request, params)
         except BadParameters as exc:
             raise oauth_error("invalid_request", exc.message) from exc
         if grant_type not in ("authorization_code", "refresh_token", "client_credentials"):
             raise oauth_error(
                 "unsupported_grant_type", "The grant_type you requested is not currently supported"
             )
-        basic = _basic_credentials(request)
-        if client_id is None and basic is not None:
-            client_id = basic[0]
-        if client_secret is None and basic is not None:
-            client_secret = basic[1]
+        client_id = credentials.client_id
         if client_id:
             # Counted before the database is asked: no client's secret is guessed faster.
             limited = await self.ctx.limits.per_client.hit(f"canvas:{client_id}")
@@ -330,15 +323,12 @@ class OAuth2Provider:
                 raise client_rate_limited(limited.retry_after)
 
         async with self.ctx.db.session(write=True) as session:
-            key = await tokens.find_active_key(session, client_id)
-            if key is None:
-                raise unknown_client()
             public_allowed = grant_type == "refresh_token" or (
                 grant_type == "authorization_code" and "code_verifier" in params
             )
-            secret_exempt = public_allowed and key.public_client and not client_secret
-            if not secret_exempt and not tokens.client_secret_matches(key, client_secret):
-                raise invalid_client()
+            key = await authenticate_client(
+                session, credentials, public_allowed=public_allowed, strict=self.ctx.strict
+            )
             if grant_type == "client_credentials":
                 # Spec 5.6: keys without client_credentials_audience=external cannot use it.
                 raise oauth_error("invalid_request", "assertion method not supported for this grant_type")
@@ -352,6 +342,14 @@ class OAuth2Provider:
             raise result
         metrics.token_issued(f"canvas_token_{grant_type}")
         return JSONResponse(result, headers=NO_STORE)
+
+    def _refresh_not_found(self) -> WireError:
+        """Canvas answers every refused refresh token with ``invalid_request``; the strict
+        profile with RFC 6749 section 5.2's ``invalid_grant``, the same for unknown, expired,
+        revoked and reused tokens."""
+        return oauth_error(
+            "invalid_grant" if self.ctx.strict else "invalid_request", "refresh_token not found"
+        )
 
     async def _redeem_code(
         self, session: AsyncSession, key: DeveloperKey, params: Params
@@ -437,11 +435,11 @@ class OAuth2Provider:
         row = await tokens.find_by_refresh(session, presented)
         user = await session.get(User, row.user_id) if row is not None else None
         if row is None or user is None or user.workflow_state == "deleted":
-            raise oauth_error("invalid_request", "refresh_token not found")
+            raise self._refresh_not_found()
         if row.developer_key_id != key.id:
             raise oauth_error("invalid_grant", "incorrect client")
         if not tokens.key_usable(key, await tokens.root_account_id(session)):
-            raise oauth_error("invalid_request", "refresh_token not found")
+            raise self._refresh_not_found()
         issued = await tokens.refresh_token(session, row, key)
         return tokens.token_response(issued, user, key)
 
@@ -468,13 +466,13 @@ class OAuth2Provider:
         first use), a token older than the family's latest rotation gets none (as in
         Auth0), nor does a family already revoked.
 
-        Refusals are Canvas's ``invalid_request`` "refresh_token not found", as for an unknown
-        token, so a reuse cannot be told from a typo. The decision runs under a per-family
+        Refusals are "refresh_token not found" (``invalid_grant`` in this profile), as for an
+        unknown token, so a reuse cannot be told from a typo. The decision runs under a per-family
         lock, and the exchange itself is a compare-and-set (``tokens.claim_refresh``), so two
         concurrent presentations can never both rotate one token; everything is committed
         before the answer leaves (the revocation too: this returns the error, not raises it).
         """
-        not_found = oauth_error("invalid_request", "refresh_token not found")
+        not_found = self._refresh_not_found()
         row = await tokens.find_refresh_row(session, presented)
         if row is None:
             raise not_found
@@ -537,34 +535,15 @@ class OAuth2Provider:
                 bearer = await authenticate(self.ctx.db, presented, allow_soft_expired=True)
                 row = await session.get(AccessToken, bearer.token.id) if bearer is not None else None
                 if bearer is None or row is None:
-                    response = invalid_access_token().response()
+                    response = invalid_access_token(strict=self.ctx.strict).response()
                 else:
-                    if self.ctx.strict:
-                        # The whole grant: tokens issued in a rotation's grace period too.
-                        await tokens.lock_family(session, row)
-                        await tokens.revoke_family(session, tokens.family_of(row))
-                    else:
-                        await tokens.revoke(session, row.id)
+                    await tokens.revoke_grant(session, row, whole_family=self.ctx.strict)
                     if expire_sessions:
                         await sessions.end_all_for_user(session, bearer.user.id)
                     response = JSONResponse({})
         if clear_cookie:
             sessions.clear_cookie(response, secure=self.ctx.settings.secure_cookies)
         return response
-
-
-def _basic_credentials(request: Request) -> tuple[str, str] | None:
-    """HTTP Basic ``client_id:secret``, split at the first colon."""
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
-        return None
-    try:
-        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: non-ASCII header text
-        return None
-    user, sep, password = decoded.partition(":")
-    return (user, password) if sep else None
 
 
 def bearer_token(request: Request, params: Params | None) -> str | None:

@@ -10,6 +10,7 @@ from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.oauth2 import OAuth2Provider
+from lmsauth.canvas.revocation import TokenRevocation
 from lmsauth.canvas.tools import ExternalTools
 
 JWKS_MAX_AGE = 864000  # Canvas's public_jwk_cache_age_in_seconds default (10 days)
@@ -20,6 +21,7 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
     login = LoginPages(ctx, provider)
     api = CanvasApi(ctx)
     tools = ExternalTools(ctx)
+    revocation = TokenRevocation(ctx)
 
     async def jwks(request: Request) -> Response:
         return JSONResponse(
@@ -27,7 +29,8 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         )
 
     async def metadata(request: Request) -> Response:
-        """RFC 8414 authorization server metadata."""
+        """RFC 8414 authorization server metadata. No ``scopes_supported``: Canvas's scopes
+        are each key's own list, and ``/auth/userinfo`` yields no access token."""
         base = ctx.settings.public_url
         return JSONResponse(
             {
@@ -35,6 +38,7 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
                 "authorization_endpoint": f"{base}/login/oauth2/auth",
                 "token_endpoint": f"{base}/login/oauth2/token",
                 "jwks_uri": f"{base}/login/oauth2/jwks",
+                "revocation_endpoint": f"{base}/login/oauth2/revoke",
                 "response_types_supported": ["code"],
                 "response_modes_supported": ["query"],
                 "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -43,8 +47,12 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
                     "client_secret_basic",
                     "none",
                 ],
+                "revocation_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "client_secret_basic",
+                    "none",
+                ],
                 "code_challenge_methods_supported": ["S256"],
-                "scopes_supported": ["/auth/userinfo"],
                 "prompt_values_supported": ["none", "login"],
             }
         )
@@ -55,6 +63,7 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         Route("/api/lti/accounts/{account_id}/jwt_token", api.protected(tools.jwt_token), methods=["GET"]),
         Route("/login/oauth2/token", provider.token, methods=["POST"]),
         Route("/login/oauth2/token", provider.revoke, methods=["DELETE"]),
+        Route("/login/oauth2/revoke", revocation.revoke, methods=["POST"]),
         Route("/", login.home, methods=["GET"]),
         Route("/login", login.login_redirect, methods=["GET"]),
         Route("/login/canvas", login.login_form, methods=["GET"]),

@@ -358,6 +358,28 @@ async def revoke(session: AsyncSession, token_id: int) -> None:
     )
 
 
+async def revoke_grant(session: AsyncSession, row: AccessToken, *, whole_family: bool) -> None:
+    """Revoke a token: that row (Canvas), or every token of its grant (the strict profile,
+    RFC 7009 section 2.1), tokens issued in a rotation's grace period included."""
+    if whole_family:
+        await lock_family(session, row)
+        await revoke_family(session, family_of(row))
+    else:
+        await revoke(session, row.id)
+
+
+async def find_any(session: AsyncSession, presented: str, *, refresh_first: bool) -> AccessToken | None:
+    """The row whose access or refresh token is ``presented``, in any state (RFC 7009's
+    ``token_type_hint`` only says which to look up first)."""
+    digest = secrets.digest(presented)
+    columns = [AccessToken.token_digest, AccessToken.refresh_digest]
+    for column in reversed(columns) if refresh_first else columns:
+        row: AccessToken | None = await session.scalar(select(AccessToken).where(column == digest))
+        if row is not None:
+            return row
+    return None
+
+
 async def remembered_userinfo_token(
     session: AsyncSession, *, key: DeveloperKey, user_id: int, purpose: str | None
 ) -> AccessToken | None:

@@ -1,0 +1,104 @@
+"""Who is calling the token and revocation endpoints: client id and secret, from the body
+(``client_id``, ``client_secret``) or HTTP Basic, as Canvas reads them (spec 5.2): a value in
+the body wins over the header.
+
+RFC 6749 section 2.3.1 says a client form-url-encodes its id and secret before Base64 in the
+Basic header; Canvas's clients (and authlib, requests-oauthlib) send them raw, while
+openid-client and oauth4webapi encode them, so a secret with ``-`` arrives as ``%2D``. Both
+readings of the header are tried: for a secret without encoded characters they are the same
+string, so a Canvas-style client pays nothing.
+
+The Basic header is decoded here by hand (Starlette has no parser for it, and the library
+ones raise where Canvas simply sees no credentials).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+
+from lmsauth.canvas import tokens
+from lmsauth.canvas.errors import basic_client_challenge, invalid_client, unknown_client
+from lmsauth.canvas.models import DeveloperKey
+from lmsauth.core.errors import WireError
+from lmsauth.core.web import Params
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    client_id: str | None
+    # The secret as sent, then (from a Basic header only) its form-url-decoded reading.
+    secrets: tuple[str, ...]
+    basic: bool  # whether the header supplied anything used: its scheme is then the challenge
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secrets) and bool(self.secrets[0])
+
+    def secret_matches(self, key: DeveloperKey) -> bool:
+        return any(tokens.client_secret_matches(key, secret) for secret in self.secrets)
+
+
+def basic_credentials(request: Request) -> tuple[str, str] | None:
+    """HTTP Basic ``client_id:secret``, split at the first colon, exactly as sent."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):  # ValueError: non-ASCII header text
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def client_credentials(request: Request, params: Params) -> ClientCredentials:
+    """The caller's claimed client id and its secret candidates (``BadParameters`` on a
+    repeated parameter, as every reader of ``params``)."""
+    client_id = params.get("client_id")
+    secret = params.get("client_secret")
+    basic = basic_credentials(request)
+    used_basic = False
+    candidates: list[str] = []
+    if client_id is None and basic is not None:
+        client_id, used_basic = _decoded(basic[0]), True
+    if secret is not None:
+        candidates.append(secret)
+    elif basic is not None:
+        used_basic = True
+        candidates.append(basic[1])
+        decoded = _decoded(basic[1])
+        if decoded != basic[1]:
+            candidates.append(decoded)
+    return ClientCredentials(client_id, tuple(candidates), used_basic)
+
+
+def _decoded(text: str) -> str:
+    """RFC 6749 section 2.3.1's form-url-encoding undone; Canvas's ids are digits, unchanged."""
+    return unquote_plus(text) if ("%" in text or "+" in text) else text
+
+
+async def authenticate_client(
+    session: AsyncSession, credentials: ClientCredentials, *, public_allowed: bool, strict: bool
+) -> DeveloperKey:
+    """The active key the caller proved it is, or the ``WireError`` to answer (spec 5.2): 401
+    ``invalid_client`` "unknown client" or "invalid client". A public client may omit its
+    secret where ``public_allowed``. In the strict profile a failed Basic authentication
+    carries the ``Basic`` challenge (RFC 6749 section 5.2)."""
+
+    def refused(error: WireError) -> WireError:
+        return basic_client_challenge(error) if strict and credentials.basic else error
+
+    key = await tokens.find_active_key(session, credentials.client_id)
+    if key is None:
+        raise refused(unknown_client())
+    exempt = public_allowed and key.public_client and not credentials.has_secret
+    if not exempt and not credentials.secret_matches(key):
+        raise refused(invalid_client())
+    return key
