@@ -1,0 +1,93 @@
+"""Canvas's API pagination (``Api.paginate`` in ``lib/api.rb``): ``per_page`` and ``page`` in,
+a ``Link`` header out, which canvasapi's ``PaginatedList`` follows.
+
+- ``per_page``: default 10, clamped to 1..100 (``per_page_for``: ``to_i.clamp(1, max)``, so
+  ``0``, ``-3`` and ``abc`` all mean 1).
+- ``page``: 1 when absent; a page that is not a positive integer is ``Folio::InvalidPage``,
+  which Canvas answers 404; a page past the end is an empty list (ordinal collections).
+- ``Link``: ``current``, ``next``, ``prev``, ``first``, ``last`` in that order, each
+  ``<base?other-query&page=N&per_page=M>``, leaving out ``page``, ``per_page``,
+  ``access_token`` and ``api_key`` of the request's query; ``last`` only when the total is
+  counted, as here.
+
+Hand-written: a pagination library would not write Canvas's links and clamping rules.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lmsauth.canvas.errors import not_found
+from lmsauth.core.web import Params
+
+DEFAULT_PER_PAGE = 10
+MAX_PER_PAGE = 100
+_LEFT_OUT = frozenset({"page", "per_page", "access_token", "api_key"})
+
+
+def _ruby_to_i(text: str | None) -> int:
+    """Ruby's ``String#to_i``: leading whitespace, a sign and the digits that follow; else 0."""
+    if text is None:
+        return 0
+    stripped = text.lstrip()
+    sign, digits = 1, ""
+    if stripped[:1] in ("+", "-"):
+        sign, stripped = (-1 if stripped[0] == "-" else 1), stripped[1:]
+    for char in stripped:
+        if not ("0" <= char <= "9"):
+            break
+        digits += char
+    return sign * int(digits[:19]) if digits else 0
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    page: int
+    per_page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+
+def page_request(params: Params, *, default_per_page: int = DEFAULT_PER_PAGE) -> PageRequest:
+    """The page asked for; a ``page`` that is not a positive integer is Canvas's 404."""
+    raw_per_page = params.get("per_page")
+    per_page = default_per_page if raw_per_page is None else _ruby_to_i(raw_per_page)
+    raw_page = params.get("page")
+    if raw_page is None or raw_page == "":
+        page = 1
+    elif raw_page.strip().isdigit() and int(raw_page.strip()[:19]) > 0:
+        page = int(raw_page.strip()[:19])
+    else:
+        raise not_found()
+    return PageRequest(page, min(max(per_page, 1), MAX_PER_PAGE))
+
+
+def link_header(request: Request, public_url: str, asked: PageRequest, total: int) -> str:
+    """The ``Link`` header of one page of ``total`` items, on the server's public URL."""
+    last = max(1, math.ceil(total / asked.per_page))
+    pages: dict[str, int] = {"current": asked.page}
+    if asked.page < last:
+        pages["next"] = asked.page + 1
+    if asked.page > 1:
+        pages["prev"] = min(asked.page - 1, last)
+    pages["first"] = 1
+    pages["last"] = last
+    kept = [(name, value) for name, value in request.query_params.multi_items() if name not in _LEFT_OUT]
+    base = public_url.rstrip("/") + request.url.path + "?" + (urlencode(kept) + "&" if kept else "")
+    return ",".join(
+        f'<{base}page={number}&per_page={asked.per_page}>; rel="{rel}"' for rel, number in pages.items()
+    )
+
+
+def paginate(
+    response: Response, request: Request, public_url: str, asked: PageRequest, total: int
+) -> Response:
+    response.headers["Link"] = link_header(request, public_url, asked, total)
+    return response
