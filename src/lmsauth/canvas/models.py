@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lmsauth.core import clock
@@ -51,7 +51,9 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=_uuid)
     workflow_state: Mapped[str] = mapped_column(String(20), default="registered")
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
     logins: Mapped[list[Login]] = relationship(back_populates="user", lazy="raise")
 
@@ -64,7 +66,10 @@ class Login(Base):
     """A pseudonym: the unique id (login name) and password a user signs in with."""
 
     __tablename__ = "logins"
-    __table_args__ = (UniqueConstraint("account_id", "unique_id_normalized"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "unique_id_normalized"),
+        UniqueConstraint("account_id", "sis_user_id", name="uq_logins_account_id_sis_user_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -72,9 +77,11 @@ class Login(Base):
     unique_id: Mapped[str] = mapped_column(String(255))
     unique_id_normalized: Mapped[str] = mapped_column(String(255))
     password_hash: Mapped[str] = mapped_column(String(255))
+    sis_user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     workflow_state: Mapped[str] = mapped_column(String(20), default="active")
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
     user: Mapped[User] = relationship(back_populates="logins", lazy="raise")
 
@@ -101,6 +108,16 @@ class DeveloperKey(Base):
     auto_expire_tokens: Mapped[bool] = mapped_column(Boolean, default=True)
     icon_url: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     email: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    vendor_code: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    visible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # "external": the key may issue RS256 client-credentials JWTs (spec 5.6).
+    client_credentials_audience: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    # Its tokens are hidden from the person's Approved Integrations (spec 11.3).
+    internal_service: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Canvas's ``DeveloperKey.default``: the key of tokens a person makes on their profile.
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
@@ -190,6 +207,10 @@ class AccessToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     family_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     refresh_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # An admin who made this token for its user (Canvas's ``real_user_id``).
+    real_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class BrowserSession(Base):
