@@ -1,4 +1,4 @@
-# lmsauth: one image for every instance of a deployment (see README, "Operators").
+# lmsauth: one image for every instance of a deployment (see docs/operations.md).
 #   docker build -t lmsauth .
 #   docker run -p 8000:8000 -e LMSAUTH_SECRET_KEY=... -e LMSAUTH_DATABASE_URL=postgresql+asyncpg://... lmsauth
 # `lmsauth serve` applies the database migrations before it listens (a no-op at head), so a

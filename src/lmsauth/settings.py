@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = 1_048_576
     trust_proxy_headers: bool = False
-    # Rate limits (core.ratelimit; README "Rate limits"), counted in Redis when it is configured.
+    # Rate limits (core.ratelimit; docs/settings.md, "Rate limits"), counted in Redis when it is configured.
     rate_limits: bool = Field(default=True, description="off: no rate limit is counted or enforced.")
     rate_limit_api_high_water_mark: float = Field(
         default=700.0, gt=0, description="Canvas API: a token's bucket is full at this level (Canvas: 700)."

@@ -1,5 +1,6 @@
-"""The pytest plugin itself: registered for pytest, documented by the README's example (which
-``test_readme_example.py`` is, to the byte), and usable with a seed of one's own."""
+"""The pytest plugin itself: registered for pytest, documented by the example in
+``docs/emulator.md`` (which ``test_readme_example.py`` is, to the byte), and usable with a seed
+of one's own."""
 
 from __future__ import annotations
 
@@ -32,11 +33,11 @@ def test_the_plugin_is_registered_for_pytest() -> None:
     assert [ep.value for ep in found] == ["lmsauth.testing"]
 
 
-def test_the_readme_example_is_the_test_we_run() -> None:
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Emulator mode and the pytest plugin", 1)[1]
+def test_the_documented_example_is_the_test_we_run() -> None:
+    page = (ROOT / "docs/emulator.md").read_text()
+    section = page.split("## The pytest plugin", 1)[1]
     example = re.search(r"```python\n(.*?)```", section, re.S)
-    assert example, "no Python example in the README's emulator section"
+    assert example, "no Python example in the pytest plugin's section of docs/emulator.md"
     assert example.group(1) == (ROOT / "tests/emulator/test_readme_example.py").read_text()
     lines = [line for line in example.group(1).splitlines() if line.strip()]
     assert len(lines) == 10
