@@ -15,7 +15,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lmsauth.canvas import sessions
+from lmsauth.canvas import sessions, signed_in
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.models import DeveloperKey, Login, User
 from lmsauth.canvas.oauth2 import OAuth2Provider
@@ -132,11 +132,12 @@ class LoginPages:
         return response
 
     async def home(self, request: Request) -> Response:
+        """The dashboard of a signed-in person; a welcome page with a login link otherwise."""
         async with self.ctx.db.session(write=True) as session:
-            row = await sessions.load(session, request)
-            user = await session.get(User, row.user_id) if row and row.user_id else None
-            csrf = sessions.csrf_token(row) if row and user else None
-            return self.ctx.render(request, "home.html", user=user, csrf=csrf)
+            who = await signed_in.viewer(session, request)
+            if who is None:
+                return self.ctx.render(request, "welcome.html")
+            return signed_in.page(self.ctx, request, who, "home.html", section="dashboard")
 
     async def logout(self, request: Request) -> Response:
         try:

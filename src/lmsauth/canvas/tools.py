@@ -25,15 +25,15 @@ from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_BODY, Client
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
-from lmsauth.canvas import sessions
-from lmsauth.canvas import tokens as canvas_tokens
+from lmsauth.canvas import signed_in
+from lmsauth.canvas.accounts import find_account
 from lmsauth.canvas.admin import AdminError, root_account
 from lmsauth.canvas.bearer import Bearer, BearerUser
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import not_found
-from lmsauth.canvas.models import Account, Login, User, local_id
+from lmsauth.canvas.models import Account, Login, User
 from lmsauth.canvas.tool_models import PRIVACY_LEVELS, ExternalTool, seal, unseal
 from lmsauth.core import clock
 from lmsauth.core.db import row_id
@@ -274,15 +274,6 @@ class ExternalTools:
     def __init__(self, ctx: CanvasContext) -> None:
         self.ctx = ctx
 
-    async def _account(self, session: AsyncSession, raw: str) -> Account | None:
-        """``self`` or the root account's id (local or global): this server has one account."""
-        root_id = await canvas_tokens.root_account_id(session)
-        if root_id is None:
-            return None
-        if raw != "self" and not (raw.isdigit() and len(raw) <= 19 and local_id(int(raw)) == root_id):
-            return None
-        return await session.get(Account, root_id)
-
     async def _launch_context(
         self, session: AsyncSession, tool: ExternalTool, user: User | BearerUser
     ) -> LaunchContext:
@@ -310,7 +301,7 @@ class ExternalTools:
         if launch_url is None and tool_id is None:
             raise not_found()
         async with self.ctx.db.session() as session:
-            account = await self._account(session, request.path_params["account_id"])
+            account = await find_account(session, request.path_params["account_id"])
             if account is None:
                 raise not_found()
             tools = [tool for tool in await list_external_tools(session) if tool.account_id == account.id]
@@ -321,33 +312,27 @@ class ExternalTools:
         secret = unseal(self.ctx.settings.resolved_secret_key, tool.shared_secret_sealed)
         return JSONResponse({"jwt_token": jwt_token(tool, secret, launch_params(launch))})
 
-    async def _signed_in_user(self, request: Request) -> User | None:
-        async with self.ctx.db.session() as session:
-            row = await sessions.load(session, request)
-            user = await session.get(User, row.user_id) if row is not None and row.user_id else None
-        return user if user is not None and user.workflow_state != "deleted" else None
-
     async def tool_list(self, request: Request) -> Response:
         """GET /accounts/:account_id/external_tools: the tools a signed-in user can launch."""
-        user = await self._signed_in_user(request)
-        if user is None:
-            return RedirectResponse("/login/canvas", status_code=302)
-        async with self.ctx.db.session() as session:
-            account = await self._account(session, request.path_params["account_id"])
+        async with self.ctx.db.session(write=True) as session:
+            who = await signed_in.viewer(session, request)
+            if who is None:
+                return signed_in.to_login()
+            account = await find_account(session, request.path_params["account_id"])
             if account is None:
                 return self._page_not_found(request)
             tools = [tool for tool in await list_external_tools(session) if tool.account_id == account.id]
-        return self.ctx.render(request, "launch_tools.html", user=user, tools=tools)
+            return signed_in.page(self.ctx, request, who, "launch_tools.html", section="tools", tools=tools)
 
     async def launch(self, request: Request) -> Response:
         """GET /accounts/:account_id/external_tools/:id: a form, signed for this user, that the
         browser posts to the tool. CSP forbids inline script, so the person presses Launch."""
-        user = await self._signed_in_user(request)
-        if user is None:
-            return RedirectResponse("/login/canvas", status_code=302)
         raw = request.path_params["tool_id"]
         async with self.ctx.db.session() as session:
-            account = await self._account(session, request.path_params["account_id"])
+            who = await signed_in.viewer(session, request)
+            if who is None:
+                return signed_in.to_login()
+            account = await find_account(session, request.path_params["account_id"])
             found_id = row_id(int(raw)) if raw.isdigit() and len(raw) <= 18 else None
             tool = await session.get(ExternalTool, found_id) if found_id is not None else None
             if (
@@ -357,7 +342,7 @@ class ExternalTools:
                 or tool.workflow_state != "active"
             ):
                 return self._page_not_found(request)
-            launch = await self._launch_context(session, tool, user)
+            launch = await self._launch_context(session, tool, who.user)
         secret = unseal(self.ctx.settings.resolved_secret_key, tool.shared_secret_sealed)
         fields = sign_launch(tool, secret, launch_params(launch))
         return self.ctx.render(request, "launch.html", tool=tool, fields=fields)

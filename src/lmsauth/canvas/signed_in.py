@@ -1,0 +1,64 @@
+"""Who is looking at a Canvas page: the signed-in person behind the browser session, and what
+every signed-in page needs (the layout's navigation and the session's form token).
+
+Pages that need a person call ``viewer``; pages for account admins answer a non-admin with
+``not_authorized_page``, as Canvas shows "Unauthorized" rather than a redirect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from lmsauth.canvas import sessions
+from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.models import BrowserSession, User
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    row: BrowserSession
+    user: User
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin
+
+
+async def viewer(session: AsyncSession, request: Request) -> Viewer | None:
+    """The signed-in, usable user of the request's browser session, if any."""
+    row = await sessions.load(session, request)
+    if row is None or row.user_id is None:
+        return None
+    user = await session.get(User, row.user_id)
+    if user is None or user.workflow_state == "deleted":
+        return None
+    return Viewer(row, user)
+
+
+def to_login() -> Response:
+    return RedirectResponse("/login/canvas", status_code=302)
+
+
+def page(
+    ctx: CanvasContext, request: Request, who: Viewer, name: str, status: int = 200, **values: Any
+) -> Response:
+    """A page in the signed-in layout. Needs a writing database session: the session's form
+    token is made on first use."""
+    return ctx.render(request, name, status, viewer=who.user, csrf=sessions.csrf_token(who.row), **values)
+
+
+def not_authorized_page(ctx: CanvasContext, request: Request, who: Viewer) -> Response:
+    return page(
+        ctx,
+        request,
+        who,
+        "message.html",
+        401,
+        title="Unauthorized",
+        message="You are not authorized to perform that action.",
+    )
