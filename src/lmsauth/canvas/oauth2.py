@@ -27,11 +27,11 @@ from lmsauth.canvas.errors import (
     oauth_error,
     unknown_client,
 )
-from lmsauth.canvas.models import AccessToken, BrowserSession, DeveloperKey, User
+from lmsauth.canvas.models import AccessToken, BrowserSession, DeveloperKey, User, local_id
 from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
 from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters, WireError
-from lmsauth.core.web import Params, read_params
+from lmsauth.core.web import Params, client_ip, read_params
 
 AUTH_PATH = "/login/oauth2/auth"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -312,35 +312,61 @@ class OAuth2Provider:
             client_id = basic[0]
         if client_secret is None and basic is not None:
             client_secret = basic[1]
-        if client_id:
-            # Counted before the database is asked: no client's secret is guessed faster.
-            limited = await self.ctx.limits.per_client.hit(f"canvas:{client_id}")
-            if not limited.allowed:
-                raise client_rate_limited(limited.retry_after)
+        # An address past its failure limit is refused before anything is checked; Canvas has
+        # no such limit (README "Rate limits", ``core.ratelimit.ClientAuthLimits``).
+        address = client_ip(request)
+        refused = self.ctx.limits.client_auth.refused(address)
+        if refused is not None:
+            raise client_rate_limited(refused.retry_after)
+        parsed = tokens.parse_client_id(client_id)
+        claimed = None if parsed is None else f"canvas:{local_id(parsed)}"
 
         async with self.ctx.db.session(write=True) as session:
             key = await tokens.find_active_key(session, client_id)
             if key is None:
-                raise unknown_client()
+                raise await self._failed(address, claimed, unknown_client())
             public_allowed = grant_type == "refresh_token" or (
                 grant_type == "authorization_code" and "code_verifier" in params
             )
             secret_exempt = public_allowed and key.public_client and not client_secret
-            if not secret_exempt and not tokens.client_secret_matches(key, client_secret):
-                raise invalid_client()
+            if not secret_exempt:
+                if not tokens.client_secret_matches(key, client_secret):
+                    raise await self._failed(address, claimed, invalid_client())
+                await self._spend(key)
             if grant_type == "client_credentials":
                 # Spec 5.6: keys without client_credentials_audience=external cannot use it.
                 raise oauth_error("invalid_request", "assertion method not supported for this grant_type")
-            if grant_type == "authorization_code":
-                result = await self._redeem_code(session, key, params)
-            else:
-                result = await self._refresh(session, key, params)
+            try:
+                if grant_type == "authorization_code":
+                    result = await self._redeem_code(session, key, params)
+                else:
+                    result = await self._refresh(session, key, params)
+            except WireError as exc:
+                # A public client proves itself by its grant alone: a bad one is a failed
+                # authentication, not a request of the client's.
+                if secret_exempt:
+                    raise await self._failed(address, claimed, exc) from None
+                raise
+            if secret_exempt and not isinstance(result, WireError):
+                await self._spend(key)  # a refusal rolls the grant back with the transaction
         # The transaction above has committed: only now is the token (or the error that
         # follows a revocation) revealed.
         if isinstance(result, WireError):
-            raise result
+            raise (await self._failed(address, claimed, result)) if secret_exempt else result
         metrics.token_issued(f"canvas_token_{grant_type}")
         return JSONResponse(result, headers=NO_STORE)
+
+    async def _spend(self, key: DeveloperKey) -> None:
+        """The request proved it is ``key``'s client: one of that client's budget."""
+        decision = await self.ctx.limits.client_auth.authenticated(f"canvas:{key.id}")
+        if not decision.allowed:
+            raise client_rate_limited(decision.retry_after)
+
+    async def _failed(self, address: str, claimed: str | None, error: WireError) -> WireError:
+        """``error`` for a failed client authentication, or 429 once its address (or the
+        client it named) is past its failure limit."""
+        decision = await self.ctx.limits.client_auth.failed(address, claimed)
+        return error if decision.allowed else client_rate_limited(decision.retry_after)
 
     async def _redeem_code(
         self, session: AsyncSession, key: DeveloperKey, params: Params
