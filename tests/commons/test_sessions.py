@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from lmsauth.commons.models import CommonsSession, UsedJwt
 from lmsauth.core import clock, secrets
-from tests.commons.support import SESSION_FIELDS, Lti, launch_and_accept
+from tests.commons.support import SESSION_FIELDS, SHARED_SECRET, Lti, launch_and_accept
 
 EXPIRES = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -312,3 +312,39 @@ def test_clean_up_removes_only_what_can_never_be_used_again(client, lti: Lti) ->
     clock.advance(12 * 3600)
     assert sweep()["commons_sessions"] == 2  # the launch's browser session and the API session
     assert lti.directory.query(select(LtiNonce.id)) == []
+
+
+def _respelled(token: str) -> dict[str, str]:
+    """Spellings of ``token``'s signature that PyJWT's lenient base64url decoding reads as the
+    same bytes: each verifies. (Respelling the header or payload changes what is signed.)"""
+    header, payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(signature) == 43  # 32 bytes: the last character carries 2 unused bits
+    low_bits = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]
+    signed = f"{header}.{payload}"
+    return {
+        "trailing =": f"{token}=",
+        "padding ==": f"{token}==",
+        "junk": f"{signed}.{signature[:10]}!!!!{signature[10:]}",
+        "junk after": f"{token}~~~~",
+        "whitespace": f"{signed}.{signature[:20]} \n\t {signature[20:]}",
+        "trailing spaces": f"{token}    ",
+        "low bits": f"{signed}.{low_bits}",
+    }
+
+
+def test_one_jwt_opens_one_session_whatever_its_spelling(client, lti: Lti) -> None:
+    """A replayed JWT respelled (padding, junk, the unused low bits of its last character)
+    is refused as malformed, and the canonical JWT still opens exactly one session."""
+    launch_and_accept(client, lti)
+    token = lti.jwt()
+    variants = _respelled(token)
+    for name, variant in variants.items():
+        assert variant != token, name
+        assert pyjwt.decode(variant, SHARED_SECRET, algorithms=["HS256"]), name  # PyJWT alone takes it
+        _error(_create(client, variant), 401, "invalid_jwt")
+    assert _create(client, token).status_code == 201
+    for variant in variants.values():
+        _error(_create(client, variant), 401, "invalid_jwt")
+    _error(_create(client, token), 401, "jwt_replayed")
+    assert len(lti.directory.query(select(CommonsSession.id).where(CommonsSession.origin == "api"))) == 1
