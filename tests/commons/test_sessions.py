@@ -348,3 +348,55 @@ def test_one_jwt_opens_one_session_whatever_its_spelling(client, lti: Lti) -> No
         _error(_create(client, variant), 401, "invalid_jwt")
     _error(_create(client, token), 401, "jwt_replayed")
     assert len(lti.directory.query(select(CommonsSession.id).where(CommonsSession.origin == "api"))) == 1
+
+
+def _another_session(client, lti: Lti, age: int) -> str:
+    """One more session for the user ``_session`` signed in (an ``iat`` ``30 * age`` s earlier)."""
+    response = _create(client, lti.jwt(iat=clock.timestamp() - 30 * age))
+    assert response.status_code == 201, response.text
+    client.cookies.clear()
+    sid: str = response.json()["sessionId"]
+    return sid
+
+
+def _ended(client, sid: str) -> bool:
+    client.cookies.clear()
+    read = client.get(f"/commons/api/sessions/{sid}", headers={"X-Session-ID": sid})
+    return read.status_code == 401
+
+
+def test_a_cookie_only_logout_from_another_site_is_refused(client, lti: Lti) -> None:
+    """A link on another site carries the ``session`` cookie: it must not log the reader out."""
+    sid = _session(client, lti)
+    for site in ("cross-site", "same-site"):
+        client.cookies.set("session", sid, domain="testserver.local", path="/commons")
+        refused = client.get("/commons/api/sessions/logout", headers={"Sec-Fetch-Site": site})
+        _error(refused, 403, "cross_site_request")
+        assert "set-cookie" not in refused.headers
+        assert client.get(f"/commons/api/sessions/{sid}").status_code == 200  # still works, by cookie too
+    # The browser's own pages (same-origin), typed URLs (none), and clients without the header.
+    for age, headers in enumerate(({"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {}), 1):
+        sid = _another_session(client, lti, age)
+        client.cookies.set("session", sid, domain="testserver.local", path="/commons")
+        assert client.get("/commons/api/sessions/logout", headers=headers).status_code == 204, headers
+        assert _ended(client, sid), headers
+
+
+def test_an_explicit_session_id_logs_out_from_any_site(client, lti: Lti) -> None:
+    """No other site can put the id in a header, query or body: those keep working."""
+    _session(client, lti)
+    for age, place in enumerate(("header", "session-id", "state", "body"), 1):
+        sid = _another_session(client, lti, age)
+        client.cookies.set("session", sid, domain="testserver.local", path="/commons")
+        headers = {"Sec-Fetch-Site": "cross-site"}
+        if place == "header":
+            headers["X-Session-ID"] = sid
+        response = client.request(
+            "GET",
+            "/commons/api/sessions/logout",
+            headers=headers,
+            params={place: sid} if place in ("session-id", "state") else None,
+            json={"sessionId": sid} if place == "body" else None,
+        )
+        assert response.status_code == 204, place
+        assert _ended(client, sid), place
