@@ -79,7 +79,7 @@ async def test_limits_off_count_nothing(store: Store) -> None:
 
 
 async def test_a_failure_window_refuses_its_subject_without_the_store_once_over(store: Store) -> None:
-    window = FailureWindow(store, "f", limit=2, window=60)
+    window = FailureWindow(FixedWindow(store, "f", limit=2, window=60))
     assert window.refused("1.2.3.4") is None
     assert [(await window.hit("1.2.3.4")).allowed for _ in range(3)] == [True, True, False]
     refused = window.refused("1.2.3.4")
@@ -92,7 +92,7 @@ async def test_a_failure_window_refuses_its_subject_without_the_store_once_over(
 
 
 async def test_a_failure_window_remembers_a_bounded_number_of_subjects(store: Store) -> None:
-    window = FailureWindow(store, "f", limit=1, window=60)
+    window = FailureWindow(FixedWindow(store, "f", limit=1, window=60))
     window.remembered = 3
     for n in range(5):
         await window.hit(f"a{n}")

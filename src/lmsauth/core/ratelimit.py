@@ -119,7 +119,7 @@ class FixedWindow:
         return Decision(False, 0.0, _whole_seconds(self.window if left is None else left))
 
 
-class FailureWindow(FixedWindow):
+class FailureWindow:
     """A ``FixedWindow`` of failures whose subject, once over the limit, is refused at once for
     the rest of the window (``refused``), before its next request is checked.
 
@@ -132,24 +132,15 @@ class FailureWindow(FixedWindow):
 
     remembered = 4096
 
-    def __init__(
-        self,
-        store: Store,
-        name: str,
-        limit: int,
-        window: float,
-        *,
-        enabled: bool = True,
-        pause: StorePause | None = None,
-    ) -> None:
-        super().__init__(store, name, limit, window, enabled=enabled, pause=pause)
+    def __init__(self, window: FixedWindow) -> None:
+        self.window = window
         self._refused_until: dict[str, float] = {}
 
     def refused(self, subject: str) -> Decision | None:
         """The refusal of a subject over its limit, or None; in this process's memory only."""
-        if not self._refused_until or not self.enabled:
+        if not self._refused_until or not self.window.enabled:
             return None
-        key = _key(self.name, subject)
+        key = _key(self.window.name, subject)
         until = self._refused_until.get(key)
         if until is None:
             return None
@@ -160,14 +151,14 @@ class FailureWindow(FixedWindow):
         return Decision(False, 0.0, _whole_seconds(left))
 
     async def hit(self, subject: str) -> Decision:
-        decision = await super().hit(subject)
+        decision = await self.window.hit(subject)
         if not decision.allowed:
             if len(self._refused_until) >= self.remembered:
                 now = time.monotonic()
                 self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
                 while len(self._refused_until) >= self.remembered:
                     del self._refused_until[next(iter(self._refused_until))]
-            self._refused_until[_key(self.name, subject)] = time.monotonic() + decision.retry_after
+            self._refused_until[_key(self.window.name, subject)] = time.monotonic() + decision.retry_after
         return decision
 
     def forget(self) -> None:
@@ -424,12 +415,14 @@ class RateLimits:
         self.client_auth = ClientAuthLimits(
             self.per_client,
             FailureWindow(
-                store,
-                "client-failures-ip",
-                settings.rate_limit_client_failures_per_address,
-                settings.rate_limit_client_failure_window_seconds,
-                enabled=on,
-                pause=pause,
+                FixedWindow(
+                    store,
+                    "client-failures-ip",
+                    settings.rate_limit_client_failures_per_address,
+                    settings.rate_limit_client_failure_window_seconds,
+                    enabled=on,
+                    pause=pause,
+                )
             ),
             FixedWindow(
                 store,
