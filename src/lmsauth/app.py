@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
     )
     limits = RateLimits(store, settings)
     canvas = CanvasContext(settings=settings, db=db, keyring=keyring, limits=limits)
-    emulator = EmulatorState(settings, db, keyring, store) if settings.emulator else None
+    emulator = EmulatorState(settings, db, keyring, store, limits) if settings.emulator else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

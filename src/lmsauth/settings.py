@@ -117,9 +117,27 @@ class Settings(BaseSettings):
         "(what Canvas answers since October 2025, and what canvasapi 3.6 turns into RateLimitExceeded).",
     )
     rate_limit_client_requests: int = Field(
-        default=6000, gt=0, description="Token endpoints: requests per client id per window."
+        default=6000,
+        gt=0,
+        description="Token endpoints: requests per client per window, counted only for requests "
+        "that authenticated as that client.",
     )
     rate_limit_client_window_seconds: float = Field(default=60.0, gt=0)
+    rate_limit_client_failures_per_address: int = Field(
+        default=60,
+        gt=0,
+        description="Token endpoints: failed client authentications per client address per failure "
+        "window; past it the address is refused (429) before its credentials are checked.",
+    )
+    rate_limit_client_failures_per_client: int = Field(
+        default=60,
+        gt=0,
+        description="Token endpoints: failed authentications naming one client per failure window; "
+        "past it further failures answer 429, while the real client's requests go on.",
+    )
+    rate_limit_client_failure_window_seconds: float = Field(
+        default=60.0, gt=0, description="Token endpoints: how long failed client authentications are counted."
+    )
     rate_limit_session_requests: int = Field(
         default=2500,
         gt=0,

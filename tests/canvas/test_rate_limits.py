@@ -1,7 +1,8 @@
 """Rate limits on the Canvas service (``core.ratelimit``): the leaky bucket per access token on
 the API, with Canvas's ``403 Forbidden (Rate Limit Exceeded)`` and its quota headers (spec 7.3);
-per client id at the token endpoint; and the login form's delays and lock, which must say
-nothing about whether an account exists.
+per client at the token endpoint, where only requests that authenticated as the client count
+against its budget and failures are counted per address and per client; and the login form's
+delays and lock, which must say nothing about whether an account exists.
 
 Every test runs under small limits (``THROTTLE``), so each rule is reached in a few requests.
 """
@@ -18,8 +19,9 @@ from canvasapi import Canvas
 from canvasapi.exceptions import Forbidden, RateLimitExceeded
 from starlette.testclient import TestClient
 
+from lmsauth.canvas.models import global_id, local_id
 from lmsauth.settings import Settings
-from tests.canvas.support import TOKEN, exchange, issue_tokens, me, signed_in
+from tests.canvas.support import TOKEN, exchange, get_code, issue_tokens, me, pkce_pair, signed_in
 from tests.conftest import TEST_REDIS_URL, Directory, Key, LiveServer, Person
 from tests.contract.conftest import conforms
 from tests.flows import code_for, form_token, log_in
@@ -31,6 +33,8 @@ THROTTLE: dict[str, Any] = {
     "rate_limit_api_maximum": 300.0,
     "rate_limit_api_outflow": 1.0,
     "rate_limit_client_requests": 4,
+    "rate_limit_client_failures_per_address": 3,
+    "rate_limit_client_failures_per_client": 5,
     # The login form: delays from the second attempt on, a lock after the third.
     "rate_limit_login_delay_after": 1,
     "rate_limit_login_delay_seconds": 0.3,
@@ -160,16 +164,30 @@ def test_canvasapi_raises_rate_limit_exceeded_on_429(live_server: LiveServer, di
 # ---------------------------------------------------------------------------- the token endpoint
 
 
-def _token_request(client: TestClient, key: Key, secret: str) -> httpx.Response:
-    data = {"grant_type": "refresh_token", "refresh_token": "nope", "client_id": key.client_id}
-    response: httpx.Response = client.post(TOKEN, data={**data, "client_secret": secret})
+def _token_request(
+    client: TestClient, key: Key, secret: str | None, client_id: str | None = None
+) -> httpx.Response:
+    """A refresh with a made-up token: 401 for a bad client, 400 once the client is proven."""
+    data = {"grant_type": "refresh_token", "refresh_token": "nope", "client_id": client_id or key.client_id}
+    if secret is not None:
+        data["client_secret"] = secret
+    response: httpx.Response = client.post(TOKEN, data=data)
     return response
 
 
-def test_token_endpoint_limits_each_client_id(client: TestClient, key: Key, directory: Directory) -> None:
-    answers = [_token_request(client, key, "wrong secret") for _ in range(4)]
-    assert [a.status_code for a in answers] == [401] * 4
-    refused = _token_request(client, key, key.client_secret)  # even with the right secret
+def _from(client: TestClient, address: str) -> TestClient:
+    """Requests into the same running app from another client address (the ASGI client tuple)."""
+    return TestClient(
+        client.app, base_url="http://testserver", follow_redirects=False, client=(address, 50000)
+    )
+
+
+def test_an_authenticated_client_past_its_budget_gets_429(
+    client: TestClient, key: Key, directory: Directory
+) -> None:
+    answers = [_token_request(client, key, key.client_secret) for _ in range(4)]
+    assert [a.status_code for a in answers] == [400] * 4  # refresh_token not found: but authenticated
+    refused = _token_request(client, key, key.client_secret)
     assert refused.status_code == 429
     retry_after = refused.headers["retry-after"]
     assert 1 <= int(retry_after) <= 60
@@ -181,11 +199,83 @@ def test_token_endpoint_limits_each_client_id(client: TestClient, key: Key, dire
     conforms(refused, "POST", TOKEN)
     # HTTP Basic names the same client.
     basic = client.post(
-        TOKEN, data={"grant_type": "refresh_token", "refresh_token": "x"}, auth=(key.client_id, "s")
+        TOKEN,
+        data={"grant_type": "refresh_token", "refresh_token": "x"},
+        auth=(key.client_id, key.client_secret),
     )
     assert basic.status_code == 429
     other = directory.key(name="Another Integration")
     assert _token_request(client, other, other.client_secret).status_code == 400  # refresh_token not found
+
+
+def test_outsiders_failures_do_not_spend_the_real_clients_budget(
+    client: TestClient, key: Key, user: Person
+) -> None:
+    """Client ids are public: wrong, unknown and missing secrets posted for the real client's
+    id, from two addresses, past every limit, leave its own requests alone."""
+    answers = []
+    for address in ("198.51.100.1", "198.51.100.2"):
+        outsider = _from(client, address)
+        for secret in ("wrong secret", "x" * 64, None, "wrong secret"):
+            answers.append(_token_request(outsider, key, secret).status_code)
+    # Each address: three failures, then refused; the client's failure count (5) is passed too.
+    assert answers == [401, 401, 401, 429, 401, 429, 429, 429]
+    code = get_code(client, key, user)
+    assert exchange(client, key, code).status_code == 200
+    for _ in range(3):  # and the rest of its budget of 4
+        assert _token_request(client, key, key.client_secret).status_code == 400
+    assert _token_request(client, key, key.client_secret).status_code == 429
+
+
+def test_a_public_clients_bad_grants_are_failures_not_its_requests(
+    client: TestClient, directory: Directory, user: Person
+) -> None:
+    """A public client proves itself by its grant: bad grants sent with its id (no secret)
+    are counted as failures of their address, not against the client's budget."""
+    key = directory.key(client_type="public")
+    outsider = _from(client, "198.51.100.3")
+    assert [_token_request(outsider, key, None).status_code for _ in range(4)] == [400, 400, 400, 429]
+    verifier, challenge = pkce_pair()
+    code = get_code(client, key, user, code_challenge=challenge, code_challenge_method="S256")
+    answer = exchange(client, Key(key.client_id, "", key.redirect_uris), code, code_verifier=verifier)
+    assert answer.status_code == 200, answer.text
+
+
+def test_the_spellings_of_one_client_id_share_one_budget(client: TestClient, key: Key) -> None:
+    """``1``, ``01``, ``0001`` and the global id name one developer key: one count."""
+    local = local_id(int(key.client_id))
+    spellings = [str(local), f"0{local}", f"000{local}", str(global_id(local))]
+    for spelling in spellings:
+        assert _token_request(client, key, key.client_secret, client_id=spelling).status_code == 400
+    for spelling in spellings:
+        assert _token_request(client, key, key.client_secret, client_id=spelling).status_code == 429
+
+
+def test_the_spellings_of_one_client_id_share_one_failure_count(client: TestClient, key: Key) -> None:
+    local = local_id(int(key.client_id))
+    spellings = [str(local), f"0{local}", f"000{local}", str(global_id(local)), f"00{local}"]
+    for n, spelling in enumerate(spellings):  # each from its own address: only the client counts
+        assert (
+            _token_request(_from(client, f"192.0.2.{n}"), key, "wrong", client_id=spelling).status_code == 401
+        )
+    assert _token_request(_from(client, "192.0.2.9"), key, "wrong", client_id=f"0{local}").status_code == 429
+    assert _token_request(client, key, key.client_secret, client_id=f"00{local}").status_code == 400
+
+
+def test_failures_from_one_address_are_refused_and_not_from_another(client: TestClient, key: Key) -> None:
+    """Unknown client ids, unparseable ones and wrong secrets all count for their address;
+    past the limit even the right secret is refused there (no guess is checked), not elsewhere."""
+    guesser = _from(client, "203.0.113.5")
+    assert _token_request(guesser, key, "s", client_id="99999999").status_code == 401
+    assert _token_request(guesser, key, "s", client_id="not-a-number").status_code == 401
+    assert _token_request(guesser, key, "wrong").status_code == 401
+    refused = _token_request(guesser, key, "wrong")
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "temporarily_unavailable"
+    conforms(refused, "POST", TOKEN)
+    assert _token_request(guesser, key, key.client_secret).status_code == 429
+    assert _token_request(_from(client, "203.0.113.6"), key, key.client_secret).status_code == 400
+    assert _token_request(client, key, key.client_secret).status_code == 400
 
 
 def test_counts_are_shared_by_instances_only_through_redis(
@@ -194,13 +284,13 @@ def test_counts_are_shared_by_instances_only_through_redis(
     """Two servers over one store namespace (two instances behind a load balancer)."""
     second = app_client()
     for instance in (client, second, client):
-        assert _token_request(instance, key, "wrong").status_code == 401
-    fourth = _token_request(second, key, "wrong")
-    fifth = _token_request(second, key, "wrong")
+        assert _token_request(instance, key, key.client_secret).status_code == 400
+    fourth = _token_request(second, key, key.client_secret)
+    fifth = _token_request(second, key, key.client_secret)
     if TEST_REDIS_URL:
-        assert (fourth.status_code, fifth.status_code) == (401, 429)
+        assert (fourth.status_code, fifth.status_code) == (400, 429)
     else:  # each process counts alone
-        assert (fourth.status_code, fifth.status_code) == (401, 401)
+        assert (fourth.status_code, fifth.status_code) == (400, 400)
 
 
 # ---------------------------------------------------------------------------- the login form

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from lmsauth.commons.models import CommonsSession, UsedJwt
 from lmsauth.core import clock, secrets
-from tests.commons.support import SESSION_FIELDS, Lti, launch_and_accept
+from tests.commons.support import SESSION_FIELDS, SHARED_SECRET, Lti, launch_and_accept
 
 EXPIRES = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
@@ -312,3 +312,91 @@ def test_clean_up_removes_only_what_can_never_be_used_again(client, lti: Lti) ->
     clock.advance(12 * 3600)
     assert sweep()["commons_sessions"] == 2  # the launch's browser session and the API session
     assert lti.directory.query(select(LtiNonce.id)) == []
+
+
+def _respelled(token: str) -> dict[str, str]:
+    """Spellings of ``token``'s signature that PyJWT's lenient base64url decoding reads as the
+    same bytes: each verifies. (Respelling the header or payload changes what is signed.)"""
+    header, payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    assert len(signature) == 43  # 32 bytes: the last character carries 2 unused bits
+    low_bits = signature[:-1] + alphabet[alphabet.index(signature[-1]) ^ 1]
+    signed = f"{header}.{payload}"
+    return {
+        "trailing =": f"{token}=",
+        "padding ==": f"{token}==",
+        "junk": f"{signed}.{signature[:10]}!!!!{signature[10:]}",
+        "junk after": f"{token}~~~~",
+        "whitespace": f"{signed}.{signature[:20]} \n\t {signature[20:]}",
+        "trailing spaces": f"{token}    ",
+        "low bits": f"{signed}.{low_bits}",
+    }
+
+
+def test_one_jwt_opens_one_session_whatever_its_spelling(client, lti: Lti) -> None:
+    """A replayed JWT respelled (padding, junk, the unused low bits of its last character)
+    is refused as malformed, and the canonical JWT still opens exactly one session."""
+    launch_and_accept(client, lti)
+    token = lti.jwt()
+    variants = _respelled(token)
+    for name, variant in variants.items():
+        assert variant != token, name
+        assert pyjwt.decode(variant, SHARED_SECRET, algorithms=["HS256"]), name  # PyJWT alone takes it
+        _error(_create(client, variant), 401, "invalid_jwt")
+    assert _create(client, token).status_code == 201
+    for variant in variants.values():
+        _error(_create(client, variant), 401, "invalid_jwt")
+    _error(_create(client, token), 401, "jwt_replayed")
+    assert len(lti.directory.query(select(CommonsSession.id).where(CommonsSession.origin == "api"))) == 1
+
+
+def _another_session(client, lti: Lti, age: int) -> str:
+    """One more session for the user ``_session`` signed in (an ``iat`` ``30 * age`` s earlier)."""
+    response = _create(client, lti.jwt(iat=clock.timestamp() - 30 * age))
+    assert response.status_code == 201, response.text
+    client.cookies.clear()
+    sid: str = response.json()["sessionId"]
+    return sid
+
+
+def _ended(client, sid: str) -> bool:
+    client.cookies.clear()
+    read = client.get(f"/commons/api/sessions/{sid}", headers={"X-Session-ID": sid})
+    return read.status_code == 401
+
+
+def test_a_cookie_only_logout_from_another_site_is_refused(client, lti: Lti) -> None:
+    """A link on another site carries the ``session`` cookie: it must not log the reader out."""
+    sid = _session(client, lti)
+    for site in ("cross-site", "same-site"):
+        client.cookies.set("session", sid, domain="testserver.local", path="/commons")
+        refused = client.get("/commons/api/sessions/logout", headers={"Sec-Fetch-Site": site})
+        _error(refused, 403, "cross_site_request")
+        assert "set-cookie" not in refused.headers
+        assert client.get(f"/commons/api/sessions/{sid}").status_code == 200  # still works, by cookie too
+    # The browser's own pages (same-origin), typed URLs (none), and clients without the header.
+    for age, headers in enumerate(({"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}, {}), 1):
+        sid = _another_session(client, lti, age)
+        client.cookies.set("session", sid, domain="testserver.local", path="/commons")
+        assert client.get("/commons/api/sessions/logout", headers=headers).status_code == 204, headers
+        assert _ended(client, sid), headers
+
+
+def test_an_explicit_session_id_logs_out_from_any_site(client, lti: Lti) -> None:
+    """No other site can put the id in a header, query or body: those keep working."""
+    _session(client, lti)
+    for age, place in enumerate(("header", "session-id", "state", "body"), 1):
+        sid = _another_session(client, lti, age)
+        client.cookies.set("session", sid, domain="testserver.local", path="/commons")
+        headers = {"Sec-Fetch-Site": "cross-site"}
+        if place == "header":
+            headers["X-Session-ID"] = sid
+        response = client.request(
+            "GET",
+            "/commons/api/sessions/logout",
+            headers=headers,
+            params={place: sid} if place in ("session-id", "state") else None,
+            json={"sessionId": sid} if place == "body" else None,
+        )
+        assert response.status_code == 204, place
+        assert _ended(client, sid), place

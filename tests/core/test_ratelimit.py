@@ -13,7 +13,16 @@ import pytest
 from pydantic import ValidationError
 
 from lmsauth.core.kv import MemoryStore, RedisStore, Store, StoreUnavailable
-from lmsauth.core.ratelimit import UNLIMITED, FixedWindow, LeakyBucket, LoginThrottle, RateLimits, StorePause
+from lmsauth.core.ratelimit import (
+    UNLIMITED,
+    ClientAuthLimits,
+    FailureWindow,
+    FixedWindow,
+    LeakyBucket,
+    LoginThrottle,
+    RateLimits,
+    StorePause,
+)
 from lmsauth.settings import Settings
 from tests.conftest import TEST_REDIS_URL, free_port
 
@@ -64,6 +73,51 @@ async def test_limits_off_count_nothing(store: Store) -> None:
     on = RateLimits(store, Settings(rate_limit_client_requests=1))
     assert (await on.per_client.hit("c")).allowed
     assert not (await on.per_client.hit("c")).allowed
+
+
+# ---------------------------------------------------------------------------- client authentication
+
+
+async def test_a_failure_window_refuses_its_subject_without_the_store_once_over(store: Store) -> None:
+    window = FailureWindow(FixedWindow(store, "f", limit=2, window=60))
+    assert window.refused("1.2.3.4") is None
+    assert [(await window.hit("1.2.3.4")).allowed for _ in range(3)] == [True, True, False]
+    refused = window.refused("1.2.3.4")
+    assert refused is not None and not refused.allowed and 59 <= refused.retry_after <= 60
+    assert window.refused("5.6.7.8") is None
+    await store.delete_all()  # the store no longer counts it: only this process's memory does
+    assert window.refused("1.2.3.4") is not None
+    window.forget()
+    assert window.refused("1.2.3.4") is None
+
+
+async def test_a_failure_window_remembers_a_bounded_number_of_subjects(store: Store) -> None:
+    window = FailureWindow(FixedWindow(store, "f", limit=1, window=60))
+    window.remembered = 3
+    for n in range(5):
+        await window.hit(f"a{n}")
+        assert not (await window.hit(f"a{n}")).allowed
+    assert [window.refused(f"a{n}") is not None for n in range(5)] == [False, False, True, True, True]
+
+
+async def test_failures_never_spend_a_clients_budget(store: Store) -> None:
+    limits = RateLimits(
+        store,
+        Settings(
+            rate_limit_client_requests=2,
+            rate_limit_client_failures_per_address=2,
+            rate_limit_client_failures_per_client=3,
+        ),
+    )
+    auth: ClientAuthLimits = limits.client_auth
+    verdicts = [(await auth.failed(f"10.0.0.{n}", "c")).allowed for n in range(4)]
+    assert verdicts == [True, True, True, False]  # the client's fourth failure, from anywhere
+    assert [(await auth.authenticated("c")).allowed for _ in range(3)] == [True, True, False]
+    # Failures naming no client count for their address only.
+    assert [(await auth.failed("10.0.1.1", None)).allowed for _ in range(3)] == [True, True, False]
+    assert auth.refused("10.0.1.1") is not None and auth.refused("10.0.0.1") is None
+    limits.forget()
+    assert auth.refused("10.0.1.1") is None
 
 
 # ---------------------------------------------------------------------------- leaky bucket

@@ -386,11 +386,27 @@ def test_the_page_shows_clock_keys_clients_users_and_requests(emulator) -> None:
 def test_reset_forgets_rate_limit_counters(emulator_settings: Settings) -> None:
     """A login lock provoked by one test must not outlive a reset into the next one."""
     throttled = emulator_settings.model_copy(
-        update={"rate_limit_login_delay_after": 100, "rate_limit_login_lock_after": 2}
+        update={
+            "rate_limit_login_delay_after": 100,
+            "rate_limit_login_lock_after": 2,
+            "rate_limit_client_failures_per_address": 1,
+        }
     )
+    bad_client = {
+        "grant_type": "refresh_token",
+        "refresh_token": "x",
+        "client_id": "1",
+        "client_secret": "no",
+    }
     with emulator_client(throttled) as emulator:
         for _ in range(2):
             assert log_in(emulator, "student@example.edu", "wrong password").status_code == 400
         assert log_in(emulator, "student@example.edu", "student-password").status_code == 429
+        # The token endpoint refuses this address from memory, which the reset empties too.
+        assert [emulator.post("/login/oauth2/token", data=bad_client).status_code for _ in range(2)] == [
+            401,
+            429,
+        ]
         assert emulator.post("/_emulator/reset").status_code == 200
         assert log_in(emulator, "student@example.edu", "student-password").status_code in (302, 303)
+        assert emulator.post("/login/oauth2/token", data=bad_client).status_code == 401

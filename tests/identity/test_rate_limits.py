@@ -1,6 +1,8 @@
-"""POST /ids/auth/login under a per-client-id limit (``core.ratelimit``): 429 with ``Retry-After``
-in the envelope the dap client decodes, counted before the secret is checked, the same for
-unknown client ids; and the real dap CLI, which does not retry a login (spec A1), reports it."""
+"""POST /ids/auth/login under the token endpoints' limits (``core.ratelimit.ClientAuthLimits``):
+429 with ``Retry-After`` in the envelope the dap client decodes. A client's budget is spent only
+by logins that proved its secret; failures are counted per address (past the limit nothing from
+there is checked) and per client id, known or not, and never refuse the real client. The real
+dap CLI, which does not retry a login (spec A1), reports a 429."""
 
 from __future__ import annotations
 
@@ -18,11 +20,19 @@ from tests.identity.helpers import Credentials, login, make_client
 from tests.identity.test_login import assert_envelope
 
 LIMIT = 2
+FAILURES_PER_ADDRESS = 3
+FAILURES_PER_CLIENT = 4
 
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"rate_limit_client_requests": LIMIT})
+    return settings.model_copy(
+        update={
+            "rate_limit_client_requests": LIMIT,
+            "rate_limit_client_failures_per_address": FAILURES_PER_ADDRESS,
+            "rate_limit_client_failures_per_client": FAILURES_PER_CLIENT,
+        }
+    )
 
 
 @pytest.fixture
@@ -42,21 +52,57 @@ def test_a_client_past_its_limit_gets_429(client: TestClient, credentials: Crede
     conforms(refused, "POST", "/ids/auth/login")
 
 
-def test_wrong_secrets_count_too(client: TestClient, credentials: Credentials) -> None:
-    """A secret cannot be guessed faster than the limit."""
-    wrong = Credentials(credentials.client_id, credentials.client_secret + "x")
+def _from(client: TestClient, address: str) -> TestClient:
+    """Requests into the same running app from another client address (the ASGI client tuple)."""
+    return TestClient(client.app, base_url="http://testserver", client=(address, 50000))
+
+
+def test_outsiders_failures_do_not_spend_the_clients_budget(
+    client: TestClient, credentials: Credentials
+) -> None:
+    """Client ids are public: wrong secrets for the real client's id, past every limit, from
+    two addresses, leave its own logins alone."""
+    statuses = []
+    for address in ("198.51.100.1", "198.51.100.2"):
+        outsider = _from(client, address)
+        for secret in ("wrong", credentials.client_secret + "x", "wrong", "wrong"):
+            statuses.append(login(outsider, Credentials(credentials.client_id, secret)).status_code)
+    # Three failures per address, four per client id: the rest are 429.
+    assert statuses == [401, 401, 401, 429, 429, 429, 429, 429]
+    assert_envelope(login(_from(client, "198.51.100.2"), credentials), 429, "TooManyRequestsError")
     for _ in range(LIMIT):
-        assert_envelope(login(client, wrong), 401, "AuthenticationError")
-    assert_envelope(login(client, credentials), 429, "TooManyRequestsError")
+        assert login(client, credentials).status_code == 200
+    assert_envelope(login(client, credentials), 429, "TooManyRequestsError")  # its own budget
+
+
+def test_failures_from_one_address_are_refused_and_not_from_another(
+    client: TestClient, credentials: Credentials
+) -> None:
+    """Unknown client ids count like wrong secrets; past the limit the address is refused
+    before anything is checked, the right secret too, while other addresses go on."""
+    guesser = _from(client, "203.0.113.5")
+    for n in range(FAILURES_PER_ADDRESS):
+        unknown = Credentials(f"us-east-1#no-such-client-{n}", "secret")
+        assert_envelope(login(guesser, unknown), 401, "AuthenticationError")
+    refused = login(guesser, Credentials("us-east-1#another", "secret"))
+    message = assert_envelope(refused, 429, "TooManyRequestsError")
+    assert (
+        message == f"Too many logins for this client; retry after {refused.headers['retry-after']} seconds."
+    )
+    conforms(refused, "POST", "/ids/auth/login")
+    assert_envelope(login(guesser, credentials), 429, "TooManyRequestsError")
+    assert login(_from(client, "203.0.113.6"), credentials).status_code == 200
+    assert login(client, credentials).status_code == 200
 
 
 def test_unknown_client_ids_are_limited_alike(client: TestClient, credentials: Credentials) -> None:
-    """The limit says nothing about whether a client id exists."""
+    """The per-client failure count says nothing about whether a client id exists."""
     unknown = Credentials("us-east-1#no-such-client", "secret")
-    for _ in range(LIMIT):
-        assert_envelope(login(client, unknown), 401, "AuthenticationError")
-    assert_envelope(login(client, unknown), 429, "TooManyRequestsError")
-    assert login(client, credentials).status_code == 200  # each client id has its own count
+    wrong = Credentials(credentials.client_id, "wrong")
+    for subject in (unknown, wrong):
+        answers = [login(_from(client, f"192.0.2.{n}"), subject) for n in range(FAILURES_PER_CLIENT + 1)]
+        assert [a.status_code for a in answers] == [401] * FAILURES_PER_CLIENT + [429]
+    assert login(client, credentials).status_code == 200
 
 
 @pytest.fixture

@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 
 from lmsauth.canvas import tokens
-from lmsauth.canvas.errors import basic_client_challenge, invalid_client, unknown_client
-from lmsauth.canvas.models import DeveloperKey
+from lmsauth.canvas.errors import basic_client_challenge, client_rate_limited, invalid_client, unknown_client
+from lmsauth.canvas.models import DeveloperKey, local_id
 from lmsauth.core.errors import WireError
-from lmsauth.core.web import Params
+from lmsauth.core.ratelimit import RateLimits
+from lmsauth.core.web import Params, client_ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,21 +85,60 @@ def _decoded(text: str) -> str:
     return unquote_plus(text) if ("%" in text or "+" in text) else text
 
 
+class ClientGate:
+    """The rate limits around one client authentication (``core.ratelimit.ClientAuthLimits``):
+    an address past its failure limit is refused before anything is checked (Canvas has no
+    such limit); a failure counts against the address and the client it named (by parsed id,
+    so ``1``, ``01`` and the global id are one client); only a request that proved it is the
+    client spends that client's budget, so outsiders can never throttle it."""
+
+    def __init__(self, limits: RateLimits, request: Request, credentials: ClientCredentials) -> None:
+        self.limits = limits
+        self.address = client_ip(request)
+        parsed = tokens.parse_client_id(credentials.client_id)
+        self.claimed = None if parsed is None else f"canvas:{local_id(parsed)}"
+
+    def check_address(self) -> None:
+        refused = self.limits.client_auth.refused(self.address)
+        if refused is not None:
+            raise client_rate_limited(refused.retry_after)
+
+    async def spend(self, key: DeveloperKey) -> None:
+        """The request proved it is ``key``'s client: one of that client's budget."""
+        decision = await self.limits.client_auth.authenticated(f"canvas:{key.id}")
+        if not decision.allowed:
+            raise client_rate_limited(decision.retry_after)
+
+    async def failed(self, error: WireError) -> WireError:
+        """``error`` for a failed client authentication, or 429 once its address (or the
+        client it named) is past its failure limit."""
+        decision = await self.limits.client_auth.failed(self.address, self.claimed)
+        return error if decision.allowed else client_rate_limited(decision.retry_after)
+
+
 async def authenticate_client(
-    session: AsyncSession, credentials: ClientCredentials, *, public_allowed: bool, strict: bool
-) -> DeveloperKey:
-    """The active key the caller proved it is, or the ``WireError`` to answer (spec 5.2): 401
-    ``invalid_client`` "unknown client" or "invalid client". A public client may omit its
-    secret where ``public_allowed``. In the strict profile a failed Basic authentication
-    carries the ``Basic`` challenge (RFC 6749 section 5.2)."""
+    session: AsyncSession,
+    credentials: ClientCredentials,
+    gate: ClientGate,
+    *,
+    public_allowed: bool,
+    strict: bool,
+) -> tuple[DeveloperKey, bool]:
+    """The active key the caller proved it is, and whether it went without its secret (a
+    public client where ``public_allowed``: its grant must then prove it, and the caller spends
+    its budget once the grant is good). Otherwise the ``WireError`` to answer (spec 5.2): 401
+    ``invalid_client`` "unknown client" or "invalid client", counted by ``gate``; in the strict
+    profile a failed Basic authentication carries the ``Basic`` challenge (RFC 6749 5.2)."""
 
     def refused(error: WireError) -> WireError:
         return basic_client_challenge(error) if strict and credentials.basic else error
 
     key = await tokens.find_active_key(session, credentials.client_id)
     if key is None:
-        raise refused(unknown_client())
+        raise await gate.failed(refused(unknown_client()))
     exempt = public_allowed and key.public_client and not credentials.has_secret
-    if not exempt and not credentials.secret_matches(key):
-        raise refused(invalid_client())
-    return key
+    if not exempt:
+        if not credentials.secret_matches(key):
+            raise await gate.failed(refused(invalid_client()))
+        await gate.spend(key)
+    return key, exempt

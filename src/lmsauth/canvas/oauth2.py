@@ -17,10 +17,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from lmsauth.canvas import scopes as scope_rules
 from lmsauth.canvas import sessions, tokens
 from lmsauth.canvas.bearer import authenticate
-from lmsauth.canvas.client_auth import authenticate_client, client_credentials
+from lmsauth.canvas.client_auth import ClientGate, authenticate_client, client_credentials
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import (
-    client_rate_limited,
     invalid_access_token,
     oauth_error,
     unknown_client,
@@ -315,31 +314,36 @@ class OAuth2Provider:
             raise oauth_error(
                 "unsupported_grant_type", "The grant_type you requested is not currently supported"
             )
-        client_id = credentials.client_id
-        if client_id:
-            # Counted before the database is asked: no client's secret is guessed faster.
-            limited = await self.ctx.limits.per_client.hit(f"canvas:{client_id}")
-            if not limited.allowed:
-                raise client_rate_limited(limited.retry_after)
+        gate = ClientGate(self.ctx.limits, request, credentials)
+        gate.check_address()
 
         async with self.ctx.db.session(write=True) as session:
             public_allowed = grant_type == "refresh_token" or (
                 grant_type == "authorization_code" and "code_verifier" in params
             )
-            key = await authenticate_client(
-                session, credentials, public_allowed=public_allowed, strict=self.ctx.strict
+            key, secret_exempt = await authenticate_client(
+                session, credentials, gate, public_allowed=public_allowed, strict=self.ctx.strict
             )
             if grant_type == "client_credentials":
                 # Spec 5.6: keys without client_credentials_audience=external cannot use it.
                 raise oauth_error("invalid_request", "assertion method not supported for this grant_type")
-            if grant_type == "authorization_code":
-                result = await self._redeem_code(session, key, params)
-            else:
-                result = await self._refresh(session, key, params)
+            try:
+                if grant_type == "authorization_code":
+                    result = await self._redeem_code(session, key, params)
+                else:
+                    result = await self._refresh(session, key, params)
+            except WireError as exc:
+                # A public client proves itself by its grant alone: a bad one is a failed
+                # authentication, not a request of the client's.
+                if secret_exempt:
+                    raise await gate.failed(exc) from None
+                raise
+            if secret_exempt and not isinstance(result, WireError):
+                await gate.spend(key)  # a refusal rolls the grant back with the transaction
         # The transaction above has committed: only now is the token (or the error that
         # follows a revocation) revealed.
         if isinstance(result, WireError):
-            raise result
+            raise (await gate.failed(result)) if secret_exempt else result
         metrics.token_issued(f"canvas_token_{grant_type}")
         return JSONResponse(result, headers=NO_STORE)
 

@@ -5,11 +5,12 @@ itself, which stays as it is); standard OAuth clients (authlib's ``revoke_token`
 openid-client's ``tokenRevocation``) post ``token`` and ``token_type_hint`` with their client
 credentials, and without this endpoint their "revoke" left the token alive.
 
-The client authenticates as at the token endpoint (a public client by its id alone, RFC 7009
-section 2.1). Either token of a grant revokes the grant's row (its access and refresh token
-together, as ``DELETE`` does); in the strict profile the whole family. An unknown token, one
-already revoked, or one issued to another client is answered 200 and left alone (section
-2.2): the answer never tells a client whether another client's token exists.
+The client authenticates as at the token endpoint, with the same rate limits (a public
+client by its id alone, RFC 7009 section 2.1: it spends no budget, as it proved nothing).
+Either token of a grant revokes the grant's row (its access and refresh token together, as
+``DELETE`` does); in the strict profile the whole family. An unknown token, one already
+revoked, or one issued to another client is answered 200 and left alone (section 2.2): the
+answer never tells a client whether another client's token exists.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lmsauth.canvas import tokens
-from lmsauth.canvas.client_auth import authenticate_client, client_credentials
+from lmsauth.canvas.client_auth import ClientGate, authenticate_client, client_credentials
 from lmsauth.canvas.context import CanvasContext
-from lmsauth.canvas.errors import client_rate_limited, oauth_error
+from lmsauth.canvas.errors import oauth_error
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.web import read_params
 
@@ -46,12 +47,12 @@ class TokenRevocation:
             hint = params.get("token_type_hint")
         except BadParameters as exc:
             raise oauth_error("invalid_request", exc.message) from exc
-        if credentials.client_id:
-            limited = await self.ctx.limits.per_client.hit(f"canvas:{credentials.client_id}")
-            if not limited.allowed:
-                raise client_rate_limited(limited.retry_after)
+        gate = ClientGate(self.ctx.limits, request, credentials)
+        gate.check_address()
         async with self.ctx.db.session(write=True) as session:
-            key = await authenticate_client(session, credentials, public_allowed=True, strict=self.ctx.strict)
+            key, _ = await authenticate_client(
+                session, credentials, gate, public_allowed=True, strict=self.ctx.strict
+            )
             if not presented:
                 raise oauth_error("invalid_request", "You must provide the token parameter")
             if len(presented) <= MAX_TOKEN_LENGTH:

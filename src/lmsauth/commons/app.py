@@ -45,6 +45,8 @@ PAGES = Path(__file__).parent / "pages"
 SHARED_PAGES = Path(__file__).parent.parent / "core" / "pages"
 STATIC = Path(__file__).parent.parent / "core" / "static"
 FORM = "application/x-www-form-urlencoded"
+# ``Sec-Fetch-Site`` values of a request another site started (Fetch Metadata).
+CROSS_SITE = frozenset(("cross-site", "same-site"))
 
 
 @dataclass
@@ -200,7 +202,7 @@ class SessionApi:
         sessions.set_cookie(response, sid, path=cookie_path(request), secure=self.ctx.settings.secure_cookies)
         return response
 
-    async def _current(self, request: Request) -> tuple[str, sessions.SessionView]:
+    async def _current(self, request: Request) -> tuple[sessions.PresentedId, sessions.SessionView]:
         # Bodies are read on GET too: Commons' docs name body ``sessionId`` among the places,
         # and the session endpoints are all GETs.
         presented = sessions.presented_id(request, await request.body())
@@ -210,18 +212,30 @@ class SessionApi:
         limited = await self.ctx.limits.per_session.hit(str(found.id))
         if not limited.allowed:
             raise errors.too_many_requests(self.ctx.limits.per_session.limit, limited.retry_after)
-        return presented.value, found
+        return presented, found
 
     async def show(self, request: Request) -> Response:
         """GET /api/sessions/{id}: only the caller's own current session (spec C4)."""
-        sid, found = await self._current(request)
-        if not secrets.same(sid, request.path_params["session_id"]):
+        presented, found = await self._current(request)
+        if not secrets.same(presented.value, request.path_params["session_id"]):
             raise errors.not_your_session()
-        return ORJSONResponse(sessions.session_object(sid, found))
+        return ORJSONResponse(sessions.session_object(presented.value, found))
 
     async def logout(self, request: Request) -> Response:
-        """GET /api/sessions/logout: 204; the row is deleted, so every instance refuses the id."""
-        _sid, found = await self._current(request)
+        """GET /api/sessions/logout: 204; the row is deleted, so every instance refuses the id.
+
+        A GET that names its session only by the ``session`` cookie is refused (403) when the
+        browser says another site sent it (``Sec-Fetch-Site`` ``cross-site`` or ``same-site``):
+        a link or redirect on any page would carry the cookie and log its reader out. Same-site
+        is refused too, because a site's other hosts are not Commons (Canvas's shared
+        ``instructure.com`` serves every school's pages); when Commons is mounted beside Canvas
+        on one host, Canvas's pages are same-origin. Requests without the header (older
+        browsers, API clients) and ids sent on purpose (header, query, body) are not affected:
+        no other site can put those on a request.
+        """
+        presented, found = await self._current(request)
+        if presented.source == sessions.COOKIE and request.headers.get("sec-fetch-site") in CROSS_SITE:
+            raise errors.cross_site_logout()
         async with self.ctx.db.session(write=True) as session:
             await sessions.end(session, found.id)
         response = Response(status_code=204)

@@ -5,7 +5,7 @@ stable, machine-readable ``type`` and a sentence for people, and these statuses:
 caller did not prove who they are (no, unknown, expired or ended session; a JWT that is
 malformed, badly signed, from an unknown consumer, too old, from the future, or replayed),
 403 when they did but may not proceed (never launched Commons, terms not accepted, another
-session's id), 400 for a malformed request.
+session's id, a cookie-only logout another site sent), 400 for a malformed request.
 """
 
 from __future__ import annotations
@@ -71,6 +71,15 @@ def terms_not_accepted() -> WireError:
 
 def not_your_session() -> WireError:
     return commons_error(403, "forbidden", "Only the caller's own current session can be read.")
+
+
+def cross_site_logout() -> WireError:
+    return commons_error(
+        403,
+        "cross_site_request",
+        "Another site cannot log you out with the session cookie; "
+        "send the session id in the x-session-id header.",
+    )
 
 
 def not_found() -> WireError:

@@ -4,7 +4,13 @@ Canvas signs the JWT with HS256 and the tool's LTI shared secret, and puts in it
 launch parameters, ``consumer_key`` and ``iat``, but no ``exp`` (spec C6). So Commons finds the
 secret by ``consumer_key``, then verifies; bounds the JWT's age by ``iat`` against
 ``core.clock`` (PyJWT's own time checks read the system clock and are switched off); and
-records the JWT's digest under a unique key so that no instance accepts it twice.
+records the JWT under a unique key so that no instance accepts it twice.
+
+That key is the digest of the signing input (``header.payload``), and each of the three parts
+must be the canonical base64url of what it holds (``core.base64url``): PyJWT, as Ruby's JWT
+gem, decodes leniently (padding, stray characters, set low bits of the last character), so one
+JWT has many spellings that verify alike, and a guard keyed on the text let each of them open a
+session. Canvas writes only canonical text, so this refuses nothing that Canvas issues.
 """
 
 from __future__ import annotations
@@ -22,11 +28,24 @@ from lmsauth.commons import errors, sessions
 from lmsauth.commons.models import CommonsSession, CommonsUser, LtiConsumer, UsedJwt
 from lmsauth.commons.sealing import unseal
 from lmsauth.commons.settings import CommonsSettings
-from lmsauth.core import clock, secrets
+from lmsauth.core import base64url, clock, secrets
 from lmsauth.core.db import Database
 
 MAX_JWT_LENGTH = 16_384
 _NO_TIME_CHECKS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False}
+
+
+def _signing_input(token: str) -> str:
+    """``header.payload`` of a JWT whose three parts are canonical base64url, else refused."""
+    parts = token.split(".")
+    try:
+        if len(parts) != 3:
+            raise ValueError("not three parts")
+        for part in parts:
+            base64url.decode(part)
+    except ValueError as exc:
+        raise errors.invalid_jwt("The jwt_token is not a well-formed JWT.") from exc
+    return f"{parts[0]}.{parts[1]}"
 
 
 def _unverified_claims(token: str) -> dict[str, Any]:
@@ -62,6 +81,7 @@ async def create_session(
     """Verify ``token`` and start a session; raises a Commons ``WireError`` on refusal."""
     if len(token) > MAX_JWT_LENGTH:
         raise errors.invalid_jwt("The jwt_token is too long.")
+    signing_input = _signing_input(token)
     claims = _unverified_claims(token)
     consumer_key = claims.get("consumer_key")
     if not isinstance(consumer_key, str) or not consumer_key:
@@ -106,7 +126,7 @@ async def create_session(
                 raise errors.terms_not_accepted()
             session.add(
                 UsedJwt(
-                    digest=secrets.digest(token),
+                    digest=secrets.digest(signing_input),
                     expires_at=issued + settings.jwt_max_age + settings.clock_skew,
                 )
             )

@@ -116,7 +116,8 @@ class LtiNonce(Base):
 
 
 class UsedJwt(Base):
-    """A Canvas JWT already traded for a session, by digest, until its ``iat`` is too old anyway."""
+    """A Canvas JWT already traded for a session, by the digest of its signing input
+    (``header.payload``), until its ``iat`` is too old anyway."""
 
     __tablename__ = "commons_used_jwts"
 

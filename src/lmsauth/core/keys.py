@@ -28,7 +28,6 @@ also reloads unconditionally.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import uuid
@@ -44,7 +43,7 @@ from sqlalchemy import String, Text, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from lmsauth.core import clock, sealing
+from lmsauth.core import base64url, clock, sealing
 from lmsauth.core.db import Base, Database, UTCDateTime, lock_for_transaction
 from lmsauth.core.fastread import ReadQuery
 from lmsauth.core.kv import Store
@@ -127,11 +126,6 @@ class LoadedKey:
 # Without a shared store, the ring's "generation" is what every change to it alters: the number
 # of rows (retirement deletes) and the newest creation time (rotation inserts).
 _GENERATION = ReadQuery(select(func.count(), func.max(SigningKey.created_at)))
-
-
-def _b64url(data: bytes) -> bytes:
-    """Base64url without padding (RFC 7515 section 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 class KeyRing:
@@ -339,9 +333,9 @@ class KeyRing:
         """
         key = self.current
         header = {"alg": ALGORITHM, "typ": "JWT", "kid": key.kid, **(headers or {})}
-        signing_input = _b64url(orjson.dumps(header)) + b"." + _b64url(orjson.dumps(claims))
+        signing_input = base64url.encode(orjson.dumps(header)) + b"." + base64url.encode(orjson.dumps(claims))
         signature = key.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        return (signing_input + b"." + _b64url(signature)).decode("ascii")
+        return (signing_input + b"." + base64url.encode(signature)).decode("ascii")
 
     async def sign_latest(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
         """Sign with the key that signs now on every instance."""

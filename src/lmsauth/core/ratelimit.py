@@ -4,10 +4,14 @@ every instance counts together, else in this process.
 Three shapes, each one store call for a request that is let through:
 
 - ``FixedWindow``: at most ``limit`` hits per ``window`` seconds, the window opening at the
-  first hit (``Store.incr``). Per client at the token endpoints, per session at Commons.
+  first hit (``Store.incr``). Per client at the token endpoints (counted only for requests
+  that authenticated as that client, ``ClientAuthLimits``), per session at Commons.
 - ``LeakyBucket``: Canvas's request throttle (``lib/canvas/request_throttle.rb``): every
   request adds its cost, the bucket leaks ``outflow`` units a second, and a bucket at its high
   water mark refuses (``Store.leak``). Per access token on the Canvas API.
+- ``FailureWindow``: a fixed window of failures that, once over its limit, refuses the
+  subject's further requests before anything is checked (``refused``), from this process's
+  memory of the store's answer: a request that is let through costs no store call.
 - ``LoginThrottle``: password attempts per account and per client address: a growing delay,
   then a temporary lock that looks the same whether or not the account exists.
 
@@ -113,6 +117,102 @@ class FixedWindow:
         except StoreUnavailable as exc:
             return self.pause.start(exc)
         return Decision(False, 0.0, _whole_seconds(self.window if left is None else left))
+
+
+class FailureWindow:
+    """A ``FixedWindow`` of failures whose subject, once over the limit, is refused at once for
+    the rest of the window (``refused``), before its next request is checked.
+
+    The refusal is remembered in this process from the store's answer to a failure, so the
+    check costs no store call, and a request that succeeds never touches the store. Another
+    instance learns it from that subject's next failure there: past the limit, a subject gets
+    at most one more checked attempt per instance in a window. At most ``remembered`` subjects
+    are held (the oldest go first); one that is dropped is refused again at its next failure.
+    """
+
+    remembered = 4096
+
+    def __init__(self, window: FixedWindow) -> None:
+        self.window = window
+        self._refused_until: dict[str, float] = {}
+
+    def refused(self, subject: str) -> Decision | None:
+        """The refusal of a subject over its limit, or None; in this process's memory only."""
+        if not self._refused_until or not self.window.enabled:
+            return None
+        key = _key(self.window.name, subject)
+        until = self._refused_until.get(key)
+        if until is None:
+            return None
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._refused_until[key]
+            return None
+        return Decision(False, 0.0, _whole_seconds(left))
+
+    async def hit(self, subject: str) -> Decision:
+        decision = await self.window.hit(subject)
+        if not decision.allowed:
+            if len(self._refused_until) >= self.remembered:
+                now = time.monotonic()
+                self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
+                while len(self._refused_until) >= self.remembered:
+                    del self._refused_until[next(iter(self._refused_until))]
+            self._refused_until[_key(self.window.name, subject)] = time.monotonic() + decision.retry_after
+        return decision
+
+    def forget(self) -> None:
+        """Drop every remembered refusal (the store was emptied)."""
+        self._refused_until.clear()
+
+
+class ClientAuthLimits:
+    """The token endpoints' limits on client authentication (``/login/oauth2/token``,
+    ``/ids/auth/login``). Client ids are public, so what outsiders do with one must never
+    spend the real client's budget:
+
+    - ``requests``: the request budget of a client, counted only for requests that proved
+      they are that client (one store call, the whole cost of a request let through);
+    - ``failures_per_address``: failed authentications from one address; past the limit the
+      address is refused before its credentials are checked, right or wrong, for the rest of
+      the window (``FailureWindow``): this is what bounds one caller's guessing;
+    - ``failures_per_client``: failed authentications naming one client, from anywhere. Past
+      the limit only *failures* are refused (429 instead of 401); a request that proves the
+      client still goes through. Refusing it too would let anybody lock any client out, since
+      nothing tells the real client from a guesser before the secret is checked. Secrets are
+      random (256 bits), so what this bounds is not guessing but the noise: a misconfigured
+      deployment or a sprayer is told to back off.
+
+    Subjects name a client by its parsed, canonical id (``canvas:<key id>``,
+    ``identity:<client id>``), never by the text a caller sent, so the spellings of one id
+    share one budget.
+    """
+
+    def __init__(
+        self, requests: FixedWindow, failures_per_address: FailureWindow, failures_per_client: FixedWindow
+    ) -> None:
+        self.requests = requests
+        self.failures_per_address = failures_per_address
+        self.failures_per_client = failures_per_client
+
+    def refused(self, address: str) -> Decision | None:
+        """Before anything is checked: the refusal of an address past its failure limit."""
+        return self.failures_per_address.refused(address)
+
+    async def authenticated(self, client: str) -> Decision:
+        """A request proved it is ``client``: spend one of its budget."""
+        return await self.requests.hit(client)
+
+    async def failed(self, address: str, client: str | None) -> Decision:
+        """A request from ``address`` failed to prove it is ``client`` (None: it named no
+        client this server could parse). Refused when either count is over its limit."""
+        decisions = [await self.failures_per_address.hit(address)]
+        if client is not None:
+            decisions.append(await self.failures_per_client.hit(client))
+        refused = [decision for decision in decisions if not decision.allowed]
+        if not refused:
+            return decisions[0]
+        return max(refused, key=lambda decision: decision.retry_after)
 
 
 class LeakyBucket:
@@ -273,6 +373,9 @@ class RateLimitSettings(Protocol):
     rate_limit_api_request_cost: float
     rate_limit_client_requests: int
     rate_limit_client_window_seconds: float
+    rate_limit_client_failures_per_address: int
+    rate_limit_client_failures_per_client: int
+    rate_limit_client_failure_window_seconds: float
     rate_limit_session_requests: int
     rate_limit_session_window_seconds: float
     rate_limit_login_delay_after: int
@@ -309,6 +412,27 @@ class RateLimits:
             enabled=on,
             pause=pause,
         )
+        self.client_auth = ClientAuthLimits(
+            self.per_client,
+            FailureWindow(
+                FixedWindow(
+                    store,
+                    "client-failures-ip",
+                    settings.rate_limit_client_failures_per_address,
+                    settings.rate_limit_client_failure_window_seconds,
+                    enabled=on,
+                    pause=pause,
+                )
+            ),
+            FixedWindow(
+                store,
+                "client-failures",
+                settings.rate_limit_client_failures_per_client,
+                settings.rate_limit_client_failure_window_seconds,
+                enabled=on,
+                pause=pause,
+            ),
+        )
         self.per_session = FixedWindow(
             store,
             "session",
@@ -328,3 +452,7 @@ class RateLimits:
             lock_seconds=settings.rate_limit_login_lock_seconds,
             enabled=on,
         )
+
+    def forget(self) -> None:
+        """The store was emptied (an emulator reset): forget what this process remembers of it."""
+        self.client_auth.failures_per_address.forget()

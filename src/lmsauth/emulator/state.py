@@ -14,6 +14,7 @@ from lmsauth.core import clock
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyRing
 from lmsauth.core.kv import Store
+from lmsauth.core.ratelimit import RateLimits
 from lmsauth.emulator import records
 from lmsauth.emulator.faults import FaultBook
 from lmsauth.emulator.traffic import TrafficLog
@@ -54,6 +55,8 @@ class EmulatorState:
     # Rate-limit counters and other short-lived state (``core.kv``): a reset empties it, so a
     # long test session never meets a login lock an earlier test provoked.
     store: Store | None = None
+    # What each process remembers of the store's answers (refused addresses): emptied with it.
+    limits: RateLimits | None = None
     faults: FaultBook = field(default_factory=FaultBook)
     traffic: TrafficLog = field(default_factory=TrafficLog)
     seeds: list[str] = field(default_factory=list)
@@ -95,6 +98,8 @@ class EmulatorState:
         self.seeded_rows = rows  # only once the transaction committed
         if self.store is not None:
             await self.store.delete_all()
+        if self.limits is not None:
+            self.limits.forget()
         await self.keyring.load()
         clock.reset()
         self.faults.clear()

@@ -5,6 +5,10 @@ credentials are looked at. Bad credentials get one 401 whatever was wrong, and t
 always digested and compared, against a dummy digest for an unknown id, so neither the body
 nor the time taken tells an unknown client id from a wrong secret. Only a caller who proved
 the secret learns that the client was revoked or has expired.
+
+Rate limits (``core.ratelimit.ClientAuthLimits``): a client's budget is spent only by requests
+that proved its secret; failures are counted per client address and per client id, the same
+for unknown ids, so outsiders who know a client id cannot use up the real client's budget.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from lmsauth.core.db import Database
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.keys import KeyRing
 from lmsauth.core.ratelimit import RateLimits
-from lmsauth.core.web import MAX_PARAM_LENGTH, ORJSONResponse, read_params
+from lmsauth.core.web import MAX_PARAM_LENGTH, ORJSONResponse, client_ip, read_params
 from lmsauth.identity import tokens
 from lmsauth.identity.clients import find_client
 from lmsauth.identity.errors import bad_request, too_many_requests, unauthorized
@@ -79,14 +83,24 @@ class IdentityLogin:
         if grant_type != GRANT_TYPE:
             shown = "missing" if grant_type is None else "not supported"
             raise bad_request(f"grant_type is {shown}: only {GRANT_TYPE} is accepted.")
-        # Counted before the database is asked: no client's secret is guessed faster.
-        limited = await self.limits.per_client.hit(f"identity:{client_id}")
-        if not limited.allowed:
-            raise too_many_requests(limited.retry_after)
+        # An address past its failure limit is refused before anything is checked; a client's
+        # own budget is spent only by requests that prove they are it (``ClientAuthLimits``).
+        address = client_ip(request)
+        refused = self.limits.client_auth.refused(address)
+        if refused is not None:
+            raise too_many_requests(refused.retry_after)
         client = await find_client(self.db, client_id)
         matches = secrets.same(secrets.digest(secret), client.secret_digest if client else _DUMMY_DIGEST)
         if client is None or not matches:
+            # Ids match the stored text exactly, so the text is the canonical id: an unknown id
+            # is counted like a known one, and a 429 says nothing about whether it exists.
+            failed = await self.limits.client_auth.failed(address, f"identity:{client_id}")
+            if not failed.allowed:
+                raise too_many_requests(failed.retry_after)
             raise unauthorized("Invalid client ID or secret.")
+        limited = await self.limits.client_auth.authenticated(f"identity:{client.client_id}")
+        if not limited.allowed:
+            raise too_many_requests(limited.retry_after)
         if not client.active:
             raise unauthorized("This client has been revoked.")
         if not client.usable_at(clock.now()):
