@@ -196,7 +196,13 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
             ),
         ],
         middleware=[
-            Middleware(Edge, max_bytes=settings.max_body_bytes, count=settings.metrics),
+            Middleware(
+                Edge,
+                max_bytes=settings.max_body_bytes,
+                body_timeout=settings.body_timeout_seconds,
+                hsts=settings.hsts,
+                count=settings.metrics,
+            ),
             *([Middleware(EmulatorMiddleware, state=emulator)] if emulator is not None else []),
         ],
         exception_handlers={

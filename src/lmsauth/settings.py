@@ -93,6 +93,31 @@ class Settings(BaseSettings):
         description="Bearer token /metrics requires; unset: /metrics answers only loopback callers.",
     )
     max_body_bytes: int = 1_048_576
+    # Slow and greedy clients (README "Operations": a reverse proxy in front bounds them first).
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this, from the connection's "
+        "start or the request's first byte; else the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's body must arrive within this once the app reads it; else 408 "
+        "and the connection is closed.",
+    )
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, description="A request line and headers larger than this get 400."
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this."
+    )
+    max_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Per server process: past this many open connections or requests in flight, "
+        "a new request gets 503 (uvicorn's limit_concurrency).",
+    )
     trust_proxy_headers: bool = False
     # Rate limits (core.ratelimit; README "Rate limits"), counted in Redis when it is configured.
     rate_limits: bool = Field(default=True, description="off: no rate limit is counted or enforced.")
@@ -211,6 +236,13 @@ class Settings(BaseSettings):
 
     @property
     def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def hsts(self) -> bool:
+        """Clients reach this server over https: every response tells browsers to keep to it
+        (``Strict-Transport-Security``). Never over http, where a browser ignores it anyway and
+        a developer's ``localhost`` must not be pinned to https."""
         return self.public_url.startswith("https://")
 
     @cached_property

@@ -31,7 +31,7 @@ from lmsauth.commons.models import CommonsAccount, CommonsSession, CommonsUser
 from lmsauth.commons.settings import CommonsSettings
 from lmsauth.core import metrics, secrets
 from lmsauth.core.db import Database
-from lmsauth.core.edge import Edge
+from lmsauth.core.edge import BodyTimeout, Edge, body_timeout_response
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.kv import create_store
 from lmsauth.core.observe import route_path
@@ -294,6 +294,10 @@ def commons_asgi(ctx: CommonsContext) -> Starlette:
         status = 413 if "too large" in exc.message else 400
         return errors.commons_error(status, "bad_request", exc.message).response()
 
+    async def body_timeout(request: Request, exc: Exception) -> Response:
+        # Answered here because this app's own 500 layer would catch it before ``Edge``.
+        return body_timeout_response()
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, route_path(request.scope), exc_info=exc)
         if _is_api(request):
@@ -307,6 +311,7 @@ def commons_asgi(ctx: CommonsContext) -> Starlette:
             WireError: wire_error,
             HTTPException: http_error,
             BadParameters: bad_parameters,
+            BodyTimeout: body_timeout,
             Exception: server_error,
         },
     )
@@ -354,7 +359,14 @@ def create_commons_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             # Outages under Commons' paths are answered by ``commons_asgi``'s own layer, in
             # Commons' format; the probes and static files have nothing to fail on.
-            Middleware(Edge, max_bytes=settings.max_body_bytes, count=settings.metrics, respond=None),
+            Middleware(
+                Edge,
+                max_bytes=settings.max_body_bytes,
+                body_timeout=settings.body_timeout_seconds,
+                hsts=settings.hsts,
+                count=settings.metrics,
+                respond=None,
+            ),
         ],
         lifespan=lifespan,
     )
