@@ -6,6 +6,7 @@ seen by a running server that shares the environment.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from enum import StrEnum
@@ -253,7 +254,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if path.exists():
             return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.ensure_data_dir()
         value = secrets.token_urlsafe(48)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -264,4 +265,23 @@ class Settings(BaseSettings):
         return value
 
     def ensure_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create ``data_dir`` for this user only (0700): it holds the SQLite file, with its
+        password hashes, and the generated secret key. A folder that exists keeps its mode,
+        the operator's choice (a volume, systemd's ``StateDirectory=``, a folder shared with a
+        backup agent), but one that others may read is logged as a warning."""
+        try:
+            self.data_dir.mkdir(mode=0o700, parents=True)
+        except FileExistsError:
+            mode = self.data_dir.stat().st_mode & 0o777
+            if mode & 0o077 and self.data_dir not in _WARNED_WIDE:
+                _WARNED_WIDE.add(self.data_dir)
+                log.warning(
+                    "the data folder %s has mode %o: others on this machine may read its password "
+                    "hashes and secret key; chmod 700 it unless that is intended",
+                    self.data_dir,
+                    mode,
+                )
+
+
+log = logging.getLogger("lmsauth.settings")
+_WARNED_WIDE: set[Path] = set()  # warn once a process, not at every start-up step
