@@ -37,6 +37,7 @@ from lmsauth.core.kv import create_store
 from lmsauth.core.observe import route_path
 from lmsauth.core.outage import MESSAGE, OutageMiddleware
 from lmsauth.core.ratelimit import RateLimits
+from lmsauth.core.routing import redirect_slashes_to
 from lmsauth.core.web import ORJSONResponse, read_params, templates
 from lmsauth.settings import Settings
 
@@ -196,7 +197,11 @@ class SessionApi:
         found = await sessions.view(self.ctx.db, sid)
         if found is None:  # its user was deleted in the meantime
             raise errors.invalid_session()
-        response = ORJSONResponse({**sessions.session_object(sid, found), "sessionId": sid}, status_code=201)
+        response = ORJSONResponse(
+            {**sessions.session_object(sid, found), "sessionId": sid},
+            status_code=201,
+            headers={"Cache-Control": "no-store"},  # the new session id is a credential
+        )
         sessions.set_cookie(response, sid, path=cookie_path(request), secure=self.ctx.settings.secure_cookies)
         return response
 
@@ -304,7 +309,7 @@ def commons_asgi(ctx: CommonsContext) -> Starlette:
             return errors.commons_error(500, "server_error", "An error occurred.").response()
         return PlainTextResponse("Internal server error", status_code=500)
 
-    return Starlette(
+    app = Starlette(
         routes=commons_routes(ctx),
         middleware=[Middleware(OutageMiddleware, respond=_outage)],
         exception_handlers={
@@ -315,6 +320,8 @@ def commons_asgi(ctx: CommonsContext) -> Starlette:
             Exception: server_error,
         },
     )
+    redirect_slashes_to(app.router, ctx.settings.public_url)
+    return app
 
 
 async def _sweep_forever(db: Database, interval: float) -> None:
@@ -370,6 +377,7 @@ def create_commons_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    redirect_slashes_to(app.router, settings.public_url)
     app.state.settings = settings
     app.state.db = db
     return app
