@@ -36,7 +36,7 @@ from lmsauth.core.metrics import metrics_routes
 from lmsauth.core.observe import route_path, with_request_id
 from lmsauth.core.outage import health_routes
 from lmsauth.core.ratelimit import RateLimits
-from lmsauth.core.routing import PrefixGroup
+from lmsauth.core.routing import PrefixGroup, redirect_slashes_to
 from lmsauth.dap.api import dap_routes
 from lmsauth.emulator import EmulatorMiddleware, EmulatorState, emulator_routes
 from lmsauth.identity.routes import identity_routes
@@ -196,7 +196,13 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
             ),
         ],
         middleware=[
-            Middleware(Edge, max_bytes=settings.max_body_bytes, count=settings.metrics),
+            Middleware(
+                Edge,
+                max_bytes=settings.max_body_bytes,
+                body_timeout=settings.body_timeout_seconds,
+                hsts=settings.hsts,
+                count=settings.metrics,
+            ),
             *([Middleware(EmulatorMiddleware, state=emulator)] if emulator is not None else []),
         ],
         exception_handlers={
@@ -206,6 +212,7 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
         },
         lifespan=lifespan,
     )
+    redirect_slashes_to(app.router, settings.public_url)
     app.state.settings = settings
     app.state.db = db
     app.state.keyring = keyring

@@ -113,6 +113,7 @@ def serve(
     from lmsauth import seed
     from lmsauth.app import parse_services
     from lmsauth.migrations import upgrade
+    from lmsauth.serving import server_limits
 
     try:
         chosen = parse_services(services)
@@ -172,9 +173,9 @@ def serve(
         log_config=log_config,
         access_log=False,  # core.observe writes the access line, without the query string
         loop="auto",
-        http="auto",
         proxy_headers=settings.trust_proxy_headers,
         server_header=False,
+        **server_limits(settings),
     )
 
 

@@ -6,6 +6,7 @@ seen by a running server that shares the environment.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from enum import StrEnum
@@ -93,6 +94,31 @@ class Settings(BaseSettings):
         description="Bearer token /metrics requires; unset: /metrics answers only loopback callers.",
     )
     max_body_bytes: int = 1_048_576
+    # Slow and greedy clients (README "Operations": a reverse proxy in front bounds them first).
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request's line and headers must arrive within this, from the connection's "
+        "start or the request's first byte; else the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request's body must arrive within this once the app reads it; else 408 "
+        "and the connection is closed.",
+    )
+    max_header_bytes: int = Field(
+        default=32_768, ge=1024, description="A request line and headers larger than this get 400."
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this."
+    )
+    max_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Per server process: past this many open connections or requests in flight, "
+        "a new request gets 503 (uvicorn's limit_concurrency).",
+    )
     trust_proxy_headers: bool = False
     # Rate limits (core.ratelimit; docs/settings.md, "Rate limits"), counted in Redis when it is configured.
     rate_limits: bool = Field(default=True, description="off: no rate limit is counted or enforced.")
@@ -231,6 +257,13 @@ class Settings(BaseSettings):
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
 
+    @property
+    def hsts(self) -> bool:
+        """Clients reach this server over https: every response tells browsers to keep to it
+        (``Strict-Transport-Security``). Never over http, where a browser ignores it anyway and
+        a developer's ``localhost`` must not be pinned to https."""
+        return self.public_url.startswith("https://")
+
     @cached_property
     def resolved_secret_key(self) -> str:
         """The configured key, else one generated once and kept (mode 0600) in ``data_dir``."""
@@ -239,7 +272,7 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if path.exists():
             return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.ensure_data_dir()
         value = secrets.token_urlsafe(48)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -250,4 +283,23 @@ class Settings(BaseSettings):
         return value
 
     def ensure_data_dir(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """Create ``data_dir`` for this user only (0700): it holds the SQLite file, with its
+        password hashes, and the generated secret key. A folder that exists keeps its mode,
+        the operator's choice (a volume, systemd's ``StateDirectory=``, a folder shared with a
+        backup agent), but one that others may read is logged as a warning."""
+        try:
+            self.data_dir.mkdir(mode=0o700, parents=True)
+        except FileExistsError:
+            mode = self.data_dir.stat().st_mode & 0o777
+            if mode & 0o077 and self.data_dir not in _WARNED_WIDE:
+                _WARNED_WIDE.add(self.data_dir)
+                log.warning(
+                    "the data folder %s has mode %o: others on this machine may read its password "
+                    "hashes and secret key; chmod 700 it unless that is intended",
+                    self.data_dir,
+                    mode,
+                )
+
+
+log = logging.getLogger("lmsauth.settings")
+_WARNED_WIDE: set[Path] = set()  # warn once a process, not at every start-up step

@@ -22,6 +22,7 @@ def test_jwt_carries_the_launch_for_the_tokens_user(client, lti: Lti) -> None:
     token = lti.access_token(client)
     response = _jwt(client, token, tool_launch_url=lti.launch_url)
     assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"  # a credential: no cache keeps it
     assert set(response.json()) == {"jwt_token"}
     encoded = response.json()["jwt_token"]
     assert pyjwt.get_unverified_header(encoded)["alg"] == "HS256"

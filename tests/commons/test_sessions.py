@@ -33,6 +33,7 @@ def test_create_returns_the_session_object_and_a_cookie(client, lti: Lti) -> Non
     launch_and_accept(client, lti)
     response = _create(client, lti.jwt())
     assert response.status_code == 201, response.text
+    assert response.headers["cache-control"] == "no-store"  # the session id is a credential
     body = response.json()
     assert set(body) == SESSION_FIELDS | {"sessionId"}
     assert body["sid"] == body["sessionId"]

@@ -215,12 +215,12 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
 class Server:
     """``lmsauth serve`` as a subprocess, its stderr collected as it arrives."""
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [LMSAUTH, "serve", "--port", str(self.port), *args],
-            env=environment(data_dir, LMSAUTH_LOG_LEVEL="info"),
+            env=environment(data_dir, LMSAUTH_LOG_LEVEL="info", **(env or {})),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -14,9 +14,12 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from lmsauth.app import create_app
+from lmsauth.commons.app import create_commons_app
 from lmsauth.core.edge import Edge
 from lmsauth.core.errors import BadParameters
 from lmsauth.core.web import MAX_PARAM_LENGTH, MAX_PARAMS, Params, read_params
+from lmsauth.settings import Settings
 
 # ---------------------------------------------------------------- Params
 
@@ -275,3 +278,45 @@ def test_security_headers_the_app_set_itself_are_kept() -> None:
     assert response.headers.get_list("content-security-policy") == ["frame-ancestors https://lms.example"]
     assert response.headers.get_list("cache-control") == ["max-age=5"]
     assert response.headers["x-frame-options"] == "DENY"  # what it did not set is still added
+
+
+@pytest.mark.parametrize(
+    ("public_url", "hsts"), [("https://lms.example", True), ("http://127.0.0.1:8000", False)]
+)
+def test_hsts_on_every_response_only_when_the_public_url_is_https(
+    settings: Settings, public_url: str, hsts: bool
+) -> None:
+    https = settings.model_copy(update={"public_url": public_url})
+    for app in (create_app(https), create_commons_app(https)):
+        with TestClient(app, base_url=public_url) as client:
+            answers = [
+                client.get("/healthz"),
+                client.get("/no/such/page"),  # an error page
+                client.post("/login/oauth2/token", content=b"x" * 10, headers={"Content-Length": "99999999"}),
+            ]
+        for response in answers:
+            if hsts:
+                assert response.headers["strict-transport-security"] == "max-age=31536000", response.url
+            else:
+                assert "strict-transport-security" not in response.headers, response.url
+
+
+@pytest.mark.parametrize("path", ["/login/oauth2/jwks/", "/commons/api/sessions/", "/commons"])
+def test_a_trailing_slash_redirect_stays_on_the_public_url(
+    client: TestClient, settings: Settings, path: str
+) -> None:
+    response = client.get(path + "?a=1", headers={"Host": "evil.example"})
+    assert response.status_code == 307
+    location = response.headers["location"]
+    assert location.startswith(settings.public_url + "/"), location
+    assert "evil.example" not in location
+    assert location.endswith("?a=1")
+
+
+def test_commons_alone_redirects_on_the_public_url_too(settings: Settings) -> None:
+    with TestClient(create_commons_app(settings)) as client:
+        response = client.get(
+            "/commons/api/sessions/", headers={"Host": "evil.example"}, follow_redirects=False
+        )
+    assert response.status_code == 307
+    assert response.headers["location"] == settings.public_url + "/commons/api/sessions"

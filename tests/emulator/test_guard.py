@@ -75,6 +75,17 @@ def test_a_foreign_host_name_is_refused(emulator) -> None:
     assert emulator.get("/_emulator/clock", headers={"Host": "127.0.0.1:8000"}).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/login/canvas", "/login/oauth2/jwks", "/commons/", "/static/lmsauth.css"])
+def test_a_foreign_host_name_is_refused_on_every_path(emulator, path: str) -> None:
+    """The emulator's Canvas (signed-in pages, tokens) is as open to a DNS-rebinding page as
+    its control API: every path checks ``Host``."""
+    refused = emulator.get(path, headers={"Host": "evil.example"})
+    assert refused.status_code == 403
+    assert "addressed to this machine" in refused.json()["error"]["message"]
+    for host in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "testserver"):
+        assert emulator.get(path, headers={"Host": host}).status_code != 403, host
+
+
 def test_cross_site_browser_writes_are_refused(emulator) -> None:
     evil = emulator.post("/_emulator/reset", headers={"Origin": "https://evil.example"})
     assert evil.status_code == 403

@@ -310,7 +310,11 @@ class ExternalTools:
                 raise not_found()
             launch = await self._launch_context(session, tool, bearer.user)
         secret = unseal(self.ctx.settings.resolved_secret_key, tool.shared_secret_sealed)
-        return JSONResponse({"jwt_token": jwt_token(tool, secret, launch_params(launch))})
+        # A bearer credential for Commons: no cache may keep it (RFC 9111 section 5.2.2.5).
+        return JSONResponse(
+            {"jwt_token": jwt_token(tool, secret, launch_params(launch))},
+            headers={"Cache-Control": "no-store"},
+        )
 
     async def tool_list(self, request: Request) -> Response:
         """GET /accounts/:account_id/external_tools: the tools a signed-in user can launch."""

@@ -31,12 +31,13 @@ from lmsauth.commons.models import CommonsAccount, CommonsSession, CommonsUser
 from lmsauth.commons.settings import CommonsSettings
 from lmsauth.core import metrics, secrets
 from lmsauth.core.db import Database
-from lmsauth.core.edge import Edge
+from lmsauth.core.edge import BodyTimeout, Edge, body_timeout_response
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.kv import create_store
 from lmsauth.core.observe import route_path
 from lmsauth.core.outage import MESSAGE, OutageMiddleware
 from lmsauth.core.ratelimit import RateLimits
+from lmsauth.core.routing import redirect_slashes_to
 from lmsauth.core.web import ORJSONResponse, read_params, templates
 from lmsauth.settings import Settings
 
@@ -198,7 +199,11 @@ class SessionApi:
         found = await sessions.view(self.ctx.db, sid)
         if found is None:  # its user was deleted in the meantime
             raise errors.invalid_session()
-        response = ORJSONResponse({**sessions.session_object(sid, found), "sessionId": sid}, status_code=201)
+        response = ORJSONResponse(
+            {**sessions.session_object(sid, found), "sessionId": sid},
+            status_code=201,
+            headers={"Cache-Control": "no-store"},  # the new session id is a credential
+        )
         sessions.set_cookie(response, sid, path=cookie_path(request), secure=self.ctx.settings.secure_cookies)
         return response
 
@@ -308,22 +313,29 @@ def commons_asgi(ctx: CommonsContext) -> Starlette:
         status = 413 if "too large" in exc.message else 400
         return errors.commons_error(status, "bad_request", exc.message).response()
 
+    async def body_timeout(request: Request, exc: Exception) -> Response:
+        # Answered here because this app's own 500 layer would catch it before ``Edge``.
+        return body_timeout_response()
+
     async def server_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, route_path(request.scope), exc_info=exc)
         if _is_api(request):
             return errors.commons_error(500, "server_error", "An error occurred.").response()
         return PlainTextResponse("Internal server error", status_code=500)
 
-    return Starlette(
+    app = Starlette(
         routes=commons_routes(ctx),
         middleware=[Middleware(OutageMiddleware, respond=_outage)],
         exception_handlers={
             WireError: wire_error,
             HTTPException: http_error,
             BadParameters: bad_parameters,
+            BodyTimeout: body_timeout,
             Exception: server_error,
         },
     )
+    redirect_slashes_to(app.router, ctx.settings.public_url)
+    return app
 
 
 async def _sweep_forever(db: Database, interval: float) -> None:
@@ -368,10 +380,18 @@ def create_commons_app(settings: Settings | None = None) -> Starlette:
         middleware=[
             # Outages under Commons' paths are answered by ``commons_asgi``'s own layer, in
             # Commons' format; the probes and static files have nothing to fail on.
-            Middleware(Edge, max_bytes=settings.max_body_bytes, count=settings.metrics, respond=None),
+            Middleware(
+                Edge,
+                max_bytes=settings.max_body_bytes,
+                body_timeout=settings.body_timeout_seconds,
+                hsts=settings.hsts,
+                count=settings.metrics,
+                respond=None,
+            ),
         ],
         lifespan=lifespan,
     )
+    redirect_slashes_to(app.router, settings.public_url)
     app.state.settings = settings
     app.state.db = db
     return app

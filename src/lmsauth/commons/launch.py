@@ -51,6 +51,9 @@ USER_REQUIRED = (
     "tool_consumer_instance_guid",
 )
 MAX_FIELDS = 200
+REFUSED_SIGNATURE = (
+    "The launch's consumer key or OAuth signature is not valid: check the consumer key and shared secret."
+)
 _DUMMY_SECRET = "dummy-secret-used-when-the-consumer-key-is-unknown"
 
 
@@ -182,10 +185,9 @@ async def accept_launch(
         consumer = await session.scalar(select(LtiConsumer).where(LtiConsumer.consumer_key == consumer_key))
     secret = unseal(secret_key, consumer.shared_secret_sealed) if consumer is not None else None
     valid = signature_valid(url, body, content_type, consumer_key, secret)
-    if consumer is None:
-        raise LaunchRefused(401, "Commons does not know this launch's consumer key.")
-    if not valid:
-        raise LaunchRefused(401, "The launch's OAuth signature is invalid: check the shared secret.")
+    if consumer is None or not valid:
+        # One answer for both: which consumer keys exist is not the caller's to learn.
+        raise LaunchRefused(401, REFUSED_SIGNATURE)
     if form.get("lti_message_type") != MESSAGE_TYPE or form.get("lti_version") != LTI_VERSION:
         raise LaunchRefused(400, f"Commons accepts only {MESSAGE_TYPE} messages of {LTI_VERSION}.")
     absent = [name for name in USER_REQUIRED if not form.get(name)]

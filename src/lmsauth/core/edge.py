@@ -2,20 +2,29 @@
 
 It does four jobs that were four middleware layers: the request id, the access line and the
 request metrics (``core.observe``); a backend outage turned into a 503 in the service's own
-format (``core.outage``); the security headers (``core.web.secured``); and the bound on the
-body's size. As one layer they cost one coroutine frame and one wrapped ``send`` and
-``receive`` a request instead of four (~10 us less of CPU a request on the benchmark core,
-``benchmarks/ANALYSIS.md``). Written by hand for the reason the layers were: Starlette's
-``BaseHTTPMiddleware`` would cost a task and a stream per request.
+format (``core.outage``); the security headers (``core.web.secured``); and the bounds on the
+body's size and on the time it takes to arrive. As one layer they cost one coroutine frame
+and one wrapped ``send`` and ``receive`` a request instead of four (~10 us less of CPU a
+request on the benchmark core, ``benchmarks/ANALYSIS.md``). Written by hand for the reason
+the layers were: Starlette's ``BaseHTTPMiddleware`` would cost a task and a stream per request.
 
 What each job promises is unchanged: every response, error pages and 503s included, carries
 ``X-Request-Id`` and the security headers; a body over the bound is refused with 413 before
 the app reads it all (a declared ``Content-Length`` at once, a streamed body when it crosses
 the bound); an outage becomes a 503 only if no response has started.
+
+A body must arrive within ``body_timeout`` seconds of the app's first read of it, else the
+request gets 408 (plain text, ``BodyTimeout``) and its connection is closed: uvicorn has no
+read timeout of its own, so a client declaring 100 bytes and sending 10 held a request, and
+its connection, for as long as it liked. A response that starts before its request's body has
+been read to the end says ``Connection: close``, so that a body the app never reads cannot
+keep the connection open either (uvicorn would go on reading it for the next request, and
+every byte trickled in restarts its keep-alive timer).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from time import perf_counter
 
@@ -29,23 +38,42 @@ from lmsauth.core.outage import answer_outage, is_outage, outage_response
 from lmsauth.core.web import secured
 
 _CONTENT_LENGTH = b"content-length"
+_TRANSFER_ENCODING = b"transfer-encoding"
+_CLOSE = (b"connection", b"close")
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
 TOO_LARGE = b"Request body too large"
+TIMED_OUT = b"Request body not received in time"
+
+
+class BodyTimeout(Exception):
+    """The body did not arrive within the bound: 408, from ``Edge`` or a mounted app's handler
+    (``body_timeout_response``). Not a ``TimeoutError``: that would read as a backend outage."""
+
+
+def body_timeout_response() -> Response:
+    return Response(TIMED_OUT, status_code=408, media_type="text/plain")
 
 
 class Edge:
-    """Request id, access line, metrics (``count``), security headers, body bound
-    (``max_bytes``) and, unless ``respond`` is None, outages answered with ``respond(path)``."""
+    """Request id, access line, metrics (``count``), security headers (``hsts`` adds
+    ``Strict-Transport-Security``: for a server only reached over https), body bounds
+    (``max_bytes``, ``body_timeout`` seconds) and, unless ``respond`` is None, outages answered
+    with ``respond(path)``."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
         max_bytes: int,
+        body_timeout: float = 30.0,
+        hsts: bool = False,
         count: bool = True,
         respond: Callable[[str], Response] | None = outage_response,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.body_timeout = body_timeout
+        self.hsts = hsts
         self.observer = Observer(count)
         self.respond = respond
 
@@ -58,12 +86,16 @@ class Edge:
         request_id: str | None = None
         seen_id = False
         declared: bytes | None = None
-        for name, value in scope["headers"]:  # one pass for both headers this layer reads
+        chunked = False
+        for name, value in scope["headers"]:  # one pass for the headers this layer reads
             if name == HEADER and not seen_id:
                 seen_id = True
                 request_id = safe_id(value)
             elif name == _CONTENT_LENGTH and declared is None:
                 declared = value
+            elif name == _TRANSFER_ENCODING:
+                chunked = True
+        body = _Body(pending=chunked or (declared is not None and declared != b"0"))
         request_id = request_id or new_id()
         reset = REQUEST_ID.set(request_id)
         id_header = (HEADER, request_id.encode())
@@ -77,6 +109,10 @@ class Edge:
                 responded = True
                 headers = secured(message.get("headers", ()))  # a new list: appended to, not copied
                 headers.append(id_header)
+                if self.hsts:
+                    headers.append(_HSTS)
+                if body.pending:
+                    headers.append(_CLOSE)
                 message["headers"] = headers
             await send(message)
 
@@ -85,7 +121,11 @@ class Edge:
                 await _send_plain(edge_send, 413, TOO_LARGE)
             else:
                 try:
-                    await self.app(scope, self._bounded(receive), edge_send)
+                    await self.app(scope, self._bounded(receive, body), edge_send)
+                except BodyTimeout:  # raised in a layer outside the app's own error handlers
+                    if responded:
+                        raise
+                    await body_timeout_response()(scope, receive, edge_send)
                 except Exception as exc:
                     if responded or self.respond is None or not is_outage(exc):
                         raise
@@ -96,22 +136,47 @@ class Edge:
         # traceback after this returns, and each request runs in a task of its own.
         REQUEST_ID.reset(reset)
 
-    def _bounded(self, receive: Receive) -> Receive:
+    def _bounded(self, receive: Receive, body: _Body) -> Receive:
         """``receive`` that raises ``BadParameters`` (413 in each service's format) once the
-        body passes ``max_bytes``, whatever the request declared."""
+        body passes ``max_bytes``, whatever the request declared, and ``BodyTimeout`` when the
+        body is not all there ``body_timeout`` seconds after the app first asked for it."""
         received = 0
         limit = self.max_bytes
+        timeout = self.body_timeout
+        deadline: float | None = None
 
         async def bounded() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, deadline
+            if not body.pending:  # nothing left to wait for: uvicorn answers at once
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + timeout
+            message: Message | None = None
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                pass
+            if message is None:  # raised here, not above: its context would read as an outage
+                raise BodyTimeout
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body.pending = False
                 if received > limit:
                     raise BadParameters("request body too large")
             return message
 
         return bounded
+
+
+class _Body:
+    """Whether a request's body may still hold bytes the app has not read."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self, *, pending: bool) -> None:
+        self.pending = pending
 
 
 async def _send_plain(send: Send, status: int, body: bytes) -> None:

@@ -1,4 +1,5 @@
-"""Routes grouped under a path prefix, so that a request only tries the routes that can match.
+"""Routes grouped under a path prefix, so that a request only tries the routes that can match,
+and the trailing-slash redirect a router makes, on the public URL.
 
 Starlette's router tries every route in order, a regular expression each (~2 us on the
 benchmark core): an identity login used to pay for all of Canvas's routes before its own. A
@@ -18,7 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.datastructures import URLPath
-from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Match, NoMatchFound, Router
 from starlette.types import Receive, Scope, Send
 
 
@@ -65,3 +67,29 @@ class PrefixGroup(BaseRoute):
 
     def __repr__(self) -> str:
         return f"PrefixGroup({self.prefix!r}, {len(self.routes)} routes)"
+
+
+def redirect_slashes_to(router: Router, public_url: str) -> None:
+    """Starlette's ``redirect_slashes`` (``/path/`` to ``/path`` and back, when only the other
+    form is routed), with a ``Location`` on ``public_url``. Starlette builds it from the
+    request's ``Host`` header, so a request naming another host was redirected to that host:
+    an open redirect for anyone who can set ``Host`` (a cache or proxy that forwards it).
+
+    The router keeps its routes and its 404; only the redirect's target changes."""
+    router.redirect_slashes = False
+    not_found = router.default
+
+    async def redirect_or_not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if scope["type"] == "http" and _route_path(scope) not in ("", "/"):
+            toggled = {**scope, "path": path.rstrip("/") if path.endswith("/") else path + "/"}
+            if any(route.matches(toggled)[0] is not Match.NONE for route in router.routes):
+                # As Starlette escapes a path it puts in a URL; the public URL names the host.
+                target = toggled["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+                query = scope.get("query_string", b"").decode("latin-1")
+                location = public_url + target + (f"?{query}" if query else "")
+                await RedirectResponse(location)(scope, receive, send)
+                return
+        await not_found(scope, receive, send)
+
+    router.default = redirect_or_not_found

@@ -4,9 +4,9 @@ the app runs, records traffic, and marks every response (and every page) as an e
 Unless ``LMSAUTH_EMULATOR_ALLOW_REMOTE``, the emulator serves this machine only, and trusts
 only the connection's own address (``scope["client"]``): a request that carries forwarding
 headers is refused whatever they say, so a proxy on this machine cannot relay a remote caller
-in. The control API also refuses a ``Host`` that is not this machine's (a DNS rebinding page
-would name its own host). Browsers' cross-site writes are refused by
-``Origin``, so a web page cannot drive the control API through a developer's browser.
+in. It also refuses, on every path, a ``Host`` that is not this machine's or the public URL's
+(a DNS rebinding page would name its own host). Browsers' cross-site writes to the control
+API are refused by ``Origin``, so a web page cannot drive it through a developer's browser.
 """
 
 from __future__ import annotations
@@ -61,12 +61,18 @@ def remote_refusal(scope: Scope, headers: Headers) -> str | None:
     return None
 
 
-def refusal(scope: Scope, headers: Headers, allow_remote: bool, public_host: str | None) -> str | None:
+def host_refusal(headers: Headers, public_host: str | None) -> str | None:
+    """Why a request is not addressed to this machine, or None. A page on an attacker's name
+    that resolves to 127.0.0.1 (DNS rebinding) reaches the emulator from the developer's own
+    browser, over loopback, and reads the answers as same-origin: only its ``Host`` tells."""
+    host = urlsplit("//" + headers.get("host", "")).hostname
+    if is_loopback(host) or (host is not None and host == public_host):
+        return None
+    return "The lmsauth emulator answers only requests addressed to this machine."
+
+
+def refusal(scope: Scope, headers: Headers) -> str | None:
     """Why this control request is refused, or None."""
-    if not allow_remote:
-        host = urlsplit("//" + headers.get("host", "")).hostname
-        if not (is_loopback(host) or (host is not None and host == public_host)):
-            return "The emulator's control API answers only requests addressed to this machine."
     if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
         origin = headers.get("origin")
         own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
@@ -138,12 +144,16 @@ class EmulatorMiddleware:
         path: str = scope["path"]
         send = _marked(send, scope["method"])
         headers = Headers(scope=scope)
-        reason = None if self.allow_remote else remote_refusal(scope, headers)
+        reason = (
+            None
+            if self.allow_remote
+            else remote_refusal(scope, headers) or host_refusal(headers, self.public_host)
+        )
         if reason is not None:
             await _send_json(send, 403, {"error": {"type": "forbidden", "message": reason}})
             return
         if is_control_path(path):
-            reason = refusal(scope, headers, self.allow_remote, self.public_host)
+            reason = refusal(scope, headers)
             if reason is not None:
                 await _send_json(send, 403, {"error": {"type": "forbidden", "message": reason}})
                 return
