@@ -157,7 +157,8 @@ def test_canvasapi_raises_rate_limit_exceeded_on_429(live_server: LiveServer, di
     canvas = Canvas(live_server.url, _live_token(live_server, directory))
     canvas.get_current_user()
     canvas.get_current_user()
-    with pytest.raises(RateLimitExceeded, match=r"X-Rate-Limit-Remaining: -(49\.9|50)"):
+    # -50, less what leaked (1 a second) while the three requests ran.
+    with pytest.raises(RateLimitExceeded, match=r"X-Rate-Limit-Remaining: -(4[89]\.\d+|50\.0)"):
         canvas.get_current_user()
 
 
