@@ -12,6 +12,7 @@ import asyncio
 from urllib.parse import urlencode
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -87,49 +88,72 @@ class LoginPages:
             return locked
         if verdict.delay:
             await asyncio.sleep(verdict.delay)  # before any database connection is taken
-        async with self.ctx.db.session(write=True) as session:
+        async with self.ctx.db.session() as session:
             current = await sessions.load(session, request)
-            if not sessions.csrf_ok(current, presented_csrf):
-                await throttle.not_attempted(address, unique_id)
-                return self.ctx.render(
-                    request,
-                    "message.html",
-                    422,
-                    title="Invalid form",
-                    message="The form expired or was not sent from this site. Go back, reload and try again.",
-                )
-            assert current is not None
-            login = await session.scalar(
-                select(Login).where(
-                    Login.unique_id_normalized == unique_id.lower(),
-                    Login.workflow_state == "active",
-                )
+            csrf_valid = sessions.csrf_ok(current, presented_csrf)
+            login = await self._active_login(session, unique_id) if csrf_valid else None
+        if not csrf_valid:
+            await throttle.not_attempted(address, unique_id)
+            return self.ctx.render(
+                request,
+                "message.html",
+                422,
+                title="Invalid form",
+                message="The form expired or was not sent from this site. Go back, reload and try again.",
             )
-            user = await session.get(User, login.user_id) if login is not None else None
-            ok = secrets.verify_password(login.password_hash if login else None, password)
-            if not ok or login is None or user is None or user.workflow_state == "deleted":
-                metrics.failure("canvas", "login_failed")
-                return self.ctx.render(
-                    request,
-                    "login.html",
-                    400,
-                    csrf=sessions.csrf_token(current),
-                    unique_id=unique_id,
-                    force_login=force_login,
-                    error=LOGIN_FAILED,
-                )
-            await throttle.succeeded(address, unique_id)
-            login.last_login_at = clock.now()
-            fresh = await sessions.sign_in(session, current, user.id)
-            assert fresh.token is not None
-            pending = fresh.row.data.get("oauth2")
-            key = await session.get(DeveloperKey, pending["client_id"]) if isinstance(pending, dict) else None
-            if key is not None and key.workflow_state == "active":
-                response = await self.provider.confirmation_redirect(session, fresh.row, key, user)
-            else:
-                response = RedirectResponse("/", status_code=302)
-        sessions.set_cookie(response, fresh.token, secure=self.ctx.settings.secure_cookies)
-        return response
+        assert current is not None
+        # No database connection is held while the hash is checked (tens of ms of a core,
+        # queued behind other logins): the rows are read again, to be written, only after it.
+        checked_hash = login.password_hash if login is not None else None
+        if await secrets.verify_password_in_worker(checked_hash, password):
+            async with self.ctx.db.session(write=True) as session:
+                signed_in = await self._sign_in(session, request, unique_id, checked_hash)
+            if signed_in is not None:
+                await throttle.succeeded(address, unique_id)
+                response, token = signed_in
+                sessions.set_cookie(response, token, secure=self.ctx.settings.secure_cookies)
+                return response
+        metrics.failure("canvas", "login_failed")
+        return self.ctx.render(
+            request,
+            "login.html",
+            400,
+            csrf=current.data["csrf"],
+            unique_id=unique_id,
+            force_login=force_login,
+            error=LOGIN_FAILED,
+        )
+
+    @staticmethod
+    async def _active_login(session: AsyncSession, unique_id: str) -> Login | None:
+        return await session.scalar(
+            select(Login).where(
+                Login.unique_id_normalized == unique_id.lower(),
+                Login.workflow_state == "active",
+            )
+        )
+
+    async def _sign_in(
+        self, session: AsyncSession, request: Request, unique_id: str, checked_hash: str | None
+    ) -> tuple[Response, str] | None:
+        """The password matched ``checked_hash``: sign its user in, unless the login, its
+        password or its user changed meanwhile. The response and the new session's cookie value."""
+        login = await self._active_login(session, unique_id)
+        if login is None or login.password_hash != checked_hash:
+            return None
+        user = await session.get(User, login.user_id)
+        if user is None or user.workflow_state == "deleted":
+            return None
+        login.last_login_at = clock.now()
+        fresh = await sessions.sign_in(session, await sessions.load(session, request), user.id)
+        assert fresh.token is not None
+        pending = fresh.row.data.get("oauth2")
+        key = await session.get(DeveloperKey, pending["client_id"]) if isinstance(pending, dict) else None
+        if key is not None and key.workflow_state == "active":
+            response = await self.provider.confirmation_redirect(session, fresh.row, key, user)
+        else:
+            response = RedirectResponse("/", status_code=302)
+        return response, fresh.token
 
     async def home(self, request: Request) -> Response:
         async with self.ctx.db.session(write=True) as session:
