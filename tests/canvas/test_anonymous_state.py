@@ -17,7 +17,7 @@ from lmsauth.canvas.models import AuthorizationCode, BrowserSession
 from lmsauth.canvas.sessions import COOKIE, LOGIN_COOKIE, LOGIN_LIFETIME, LoginState
 from lmsauth.core import clock
 from tests.canvas.support import AUTH, auth_params, login_state, signed_in
-from tests.conftest import TEST_SECRET_KEY, Directory, Key, Person
+from tests.conftest import _RUNNING_APPS, TEST_SECRET_KEY, Directory, Key, Person
 from tests.contract.conftest import conforms
 from tests.flows import form_token, log_in, query_of
 
@@ -215,7 +215,10 @@ def test_the_largest_pending_request_fits_a_browser_cookie() -> None:
 
 @pytest.fixture
 def limited(app_client: Callable[..., TestClient]) -> TestClient:
-    return app_client(rate_limit_authorize_requests=3, rate_limit_authorize_window_seconds=60)
+    built = app_client(rate_limit_authorize_requests=3, rate_limit_authorize_window_seconds=60)
+    assert built.portal is not None
+    _RUNNING_APPS[built.app] = built.portal  # browsers of other addresses share its event loop
+    return built
 
 
 def test_authorize_is_limited_per_client_address(limited: TestClient, directory: Directory) -> None:
