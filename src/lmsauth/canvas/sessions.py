@@ -9,7 +9,7 @@ the old cookie at once.
 Before signing in nothing is written to the database (issue 15, finding 3: every cookieless
 page view used to add a row): the login form's CSRF token and the pending OAuth request travel
 in ``canvas_login``, a cookie sealed with ``LMSAUTH_SECRET_KEY`` (``core.sealing``: encrypted
-and authenticated, as Canvas's own encrypted cookie session store does), HttpOnly, SameSite=Lax,
+and authenticated), HttpOnly, SameSite=Lax,
 and refused once it is an hour old or altered. Signing in moves its pending request into the
 new row and clears it.
 """
