@@ -170,6 +170,12 @@ class Settings(BaseSettings):
         description="Commons session API: requests per session per window (Commons: 2500/hour).",
     )
     rate_limit_session_window_seconds: float = Field(default=3600.0, gt=0)
+    rate_limit_authorize_requests: int = Field(
+        default=600,
+        gt=0,
+        description="GET /login/oauth2/auth: requests per client address per window; past it, 429.",
+    )
+    rate_limit_authorize_window_seconds: float = Field(default=60.0, gt=0)
     rate_limit_login_delay_after: int = Field(
         default=3,
         ge=0,

@@ -9,8 +9,10 @@ from urllib.parse import quote_plus
 
 import httpx
 from sqlalchemy import func, select
+from starlette.requests import Request
 
-from tests.conftest import Directory, Key, Person
+from lmsauth.canvas.sessions import LOGIN_COOKIE, LoginState, read_login_state
+from tests.conftest import TEST_SECRET_KEY, Directory, Key, Person
 from tests.flows import code_for, log_in
 
 AUTH = "/login/oauth2/auth"
@@ -100,3 +102,10 @@ def signed_in(client: Any) -> bool:
     page = client.get("/")
     assert page.status_code == 200, page.text
     return "Signed in as" in page.text
+
+
+def login_state(client: Any) -> LoginState | None:
+    """What the client's sealed ``canvas_login`` cookie holds, read as the server reads it."""
+    value = client.cookies.get(LOGIN_COOKIE)
+    request = Request({"type": "http", "headers": [(b"cookie", f"{LOGIN_COOKIE}={value}".encode())]})
+    return read_login_state(request, TEST_SECRET_KEY) if value else None

@@ -16,6 +16,7 @@ from tests.canvas.support import (
     count,
     exchange,
     expected_query,
+    login_state,
     sign_in,
 )
 from tests.conftest import Directory
@@ -297,7 +298,7 @@ def test_not_signed_in_redirects_to_login(client, directory: Directory) -> None:
     assert response.status_code == 302
     assert response.headers["location"] == "/login/canvas"
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith("canvas_session=")
+    assert cookie.startswith("canvas_login=")  # sealed state, no database row
 
 
 def test_login_redirect_carries_force_login_and_unique_id(client, directory: Directory) -> None:
@@ -438,12 +439,13 @@ def test_landing_page_escapes_what_it_shows(client) -> None:
     assert "&lt;script&gt;" in response.text
 
 
-def test_pending_request_is_kept_in_the_session(client, directory: Directory) -> None:
+def test_pending_request_is_kept_in_the_login_cookie(client, directory: Directory) -> None:
     key = directory.key()
     client.get(AUTH, params=auth_params(key, state="s", purpose="My Phone", scope="a b"))
-    rows = directory.query(select(BrowserSession.data))
-    assert len(rows) == 1
-    pending = rows[0][0]["oauth2"]
+    assert directory.query(select(BrowserSession.data)) == []
+    state = login_state(client)
+    assert state is not None and state.oauth2 is not None
+    pending = state.oauth2
     assert pending["redirect_uri"] == CALLBACK
     assert pending["scopes"] == ["a", "b"]
     assert pending["state"] == "s"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from lmsauth.canvas.models import BrowserSession
-from lmsauth.canvas.sessions import COOKIE
+from lmsauth.canvas.sessions import COOKIE, LOGIN_COOKIE
 from tests.canvas.support import AUTH, auth_params, count, sign_in, signed_in
 from tests.conftest import Directory
 from tests.flows import form_token, log_in
@@ -82,16 +82,20 @@ def test_csrf_token_of_another_browser_is_refused(client, directory: Directory) 
 def test_session_id_changes_at_login(client, directory: Directory) -> None:
     user = directory.user()
     client.get("/login/canvas")
-    before = client.cookies[COOKIE]
+    pre_login = client.cookies[LOGIN_COOKIE]
+    assert COOKIE not in client.cookies
     response = log_in(client, user.login, user.password)
     assert response.status_code == 302
     after = client.cookies[COOKIE]
-    assert after != before
-    # Whoever planted (or saw) the pre-login id is not signed in with it.
-    planted = TestClient(
-        client.app, base_url="http://testserver", follow_redirects=False, cookies={COOKIE: before}
-    )
-    assert not signed_in(planted)
+    assert after != pre_login
+    assert LOGIN_COOKIE not in client.cookies  # the pre-login state is cleared at sign-in
+    # Whoever planted (or saw) the pre-login state is not signed in with it.
+    for planted_cookies in ({LOGIN_COOKIE: pre_login}, {COOKIE: pre_login}):
+        planted = TestClient(
+            client.app, base_url="http://testserver", follow_redirects=False, cookies=planted_cookies
+        )
+        assert not signed_in(planted), planted_cookies
+        assert planted.get("/login/oauth2/confirm").headers["location"] == "/login/canvas"
     carried = TestClient(
         client.app, base_url="http://testserver", follow_redirects=False, cookies={COOKIE: after}
     )
@@ -115,18 +119,19 @@ def test_login_without_pending_request_goes_home(client, directory: Directory) -
     assert "Signed in as Sam Student" in client.get("/").text
 
 
-def cookie_header(response) -> str:
-    headers = [
-        v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith(COOKIE + "=")
-    ]
+def cookie_header(response, name: str = COOKIE) -> str:
+    headers = [v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith(name + "=")]
     assert len(headers) == 1, headers
     return headers[0]
 
 
 def test_cookie_attributes_over_http(client, directory: Directory) -> None:
     key, user = directory.key(), directory.user()
-    for response in (client.get(AUTH, params=auth_params(key)), log_in(client, user.login, user.password)):
-        header = cookie_header(response)
+    for response, name in (
+        (client.get(AUTH, params=auth_params(key)), LOGIN_COOKIE),
+        (log_in(client, user.login, user.password), COOKIE),
+    ):
+        header = cookie_header(response, name)
         attributes = {part.strip().lower() for part in header.split(";")[1:]}
         assert "httponly" in attributes
         assert "samesite=lax" in attributes
@@ -137,8 +142,11 @@ def test_cookie_attributes_over_http(client, directory: Directory) -> None:
 def test_cookie_is_secure_when_the_public_url_is_https(app_client, directory: Directory) -> None:
     browser = app_client(base_url="https://testserver", public_url="https://testserver")
     key, user = directory.key(), directory.user()
-    for response in (browser.get(AUTH, params=auth_params(key)), log_in(browser, user.login, user.password)):
-        attributes = {part.strip().lower() for part in cookie_header(response).split(";")[1:]}
+    for response, name in (
+        (browser.get(AUTH, params=auth_params(key)), LOGIN_COOKIE),
+        (log_in(browser, user.login, user.password), COOKIE),
+    ):
+        attributes = {part.strip().lower() for part in cookie_header(response, name).split(";")[1:]}
         assert {"secure", "httponly", "samesite=lax"} <= attributes
     assert signed_in(browser)
 

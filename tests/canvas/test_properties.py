@@ -108,6 +108,7 @@ AUTH_NAMES = [
     "error",
 ]
 AUTH_REDIRECT_ERRORS = {
+    "invalid_request",  # a field too large to keep, or a malformed code_challenge
     "invalid_scope",
     "unauthorized_client",
     "unsupported_response_type",

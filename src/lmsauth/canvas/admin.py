@@ -72,8 +72,8 @@ async def upsert_user(
     if existing is not None:
         user = await session.get(User, existing.user_id)
         assert user is not None
-        if not secrets.verify_password(existing.password_hash, password):
-            existing.password_hash = secrets.hash_password(password)
+        if not await secrets.verify_password_in_worker(existing.password_hash, password):
+            existing.password_hash = await secrets.hash_password_in_worker(password)
         user.name, user.sortable_name, user.short_name = name.strip(), sortable, short
         user.is_admin, user.email, user.locale = admin, email, locale
         user.avatar_url = avatar_url
@@ -95,7 +95,7 @@ async def upsert_user(
             account_id=account.id,
             unique_id=login,
             unique_id_normalized=login.lower(),
-            password_hash=secrets.hash_password(password),
+            password_hash=await secrets.hash_password_in_worker(password),
         )
     )
     await session.flush()

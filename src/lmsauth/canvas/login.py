@@ -2,22 +2,25 @@
 
 Signing in checks the password with argon2id (an unknown login costs the same time), needs
 the form's CSRF token, and always issues a new session id; a pending OAuth request survives
-it, as ``Login::Shared`` keeps ``session[:oauth2]``. Attempts are throttled per login name and
+it, as ``Login::Shared`` keeps ``session[:oauth2]``. Until then the form's state lives in the
+sealed ``canvas_login`` cookie, not the database (``sessions``). Attempts are throttled per login name and
 per client address (``core.ratelimit.LoginThrottle``): a growing delay, then a lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from lmsauth.canvas import sessions, signed_in
 from lmsauth.canvas.context import CanvasContext
-from lmsauth.canvas.models import DeveloperKey, Login, User
+from lmsauth.canvas.models import BrowserSession, DeveloperKey, Login, User
 from lmsauth.canvas.oauth2 import OAuth2Provider
 from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters
@@ -47,26 +50,34 @@ class LoginPages:
             force_login = params.get("force_login") is not None
         except BadParameters:
             unique_id, force_login = "", False
-        async with self.ctx.db.session(write=True) as session:
-            browser = await sessions.load_or_start(session, request)
-            if browser.row.user_id is not None and not force_login:
-                pending = browser.row.data.get("oauth2")
-                if isinstance(pending, dict):
-                    user = await session.get(User, browser.row.user_id)
-                    key = await session.get(DeveloperKey, pending["client_id"])
-                    if user is not None and key is not None and key.workflow_state == "active":
-                        return await self.provider.confirmation_redirect(session, browser.row, key, user)
-                return RedirectResponse("/", status_code=302)
-            response = self.ctx.render(
-                request,
-                "login.html",
-                csrf=sessions.csrf_token(browser.row),
-                unique_id=unique_id,
-                force_login=force_login,
-            )
-        if browser.token:
-            sessions.set_cookie(response, browser.token, secure=self.ctx.settings.secure_cookies)
+        if sessions.COOKIE in request.cookies:  # perhaps signed in: the database says
+            async with self.ctx.db.session(write=True) as session:
+                row = await sessions.load(session, request)
+                if row is not None and row.user_id is not None and not force_login:
+                    return await self._signed_in_elsewhere(session, row)
+        # Not signed in (or signing in again): nothing is written, the state goes in a cookie.
+        secret_key = self.ctx.settings.resolved_secret_key
+        state = sessions.read_login_state(request, secret_key)
+        cookie = None
+        if state is None:  # else its token stays: a form open in another tab still works
+            state = sessions.LoginState.new()
+            cookie = sessions.seal_login_state(state, secret_key)
+        response = self.ctx.render(
+            request, "login.html", csrf=state.csrf, unique_id=unique_id, force_login=force_login
+        )
+        if cookie is not None:
+            sessions.set_login_cookie(response, cookie, secure=self.ctx.settings.secure_cookies)
         return response
+
+    async def _signed_in_elsewhere(self, session: AsyncSession, row: BrowserSession) -> Response:
+        """A signed-in person on the login form: on to the pending request, else home."""
+        pending = row.data.get("oauth2")
+        if isinstance(pending, dict) and row.user_id is not None:
+            user = await session.get(User, row.user_id)
+            key = await session.get(DeveloperKey, pending["client_id"])
+            if user is not None and key is not None and key.workflow_state == "active":
+                return await self.provider.confirmation_redirect(session, row, key, user)
+        return RedirectResponse("/", status_code=302)
 
     async def login_submit(self, request: Request) -> Response:
         try:
@@ -87,49 +98,77 @@ class LoginPages:
             return locked
         if verdict.delay:
             await asyncio.sleep(verdict.delay)  # before any database connection is taken
-        async with self.ctx.db.session(write=True) as session:
-            current = await sessions.load(session, request)
-            if not sessions.csrf_ok(current, presented_csrf):
-                await throttle.not_attempted(address, unique_id)
-                return self.ctx.render(
-                    request,
-                    "message.html",
-                    422,
-                    title="Invalid form",
-                    message="The form expired or was not sent from this site. Go back, reload and try again.",
-                )
-            assert current is not None
-            login = await session.scalar(
-                select(Login).where(
-                    Login.unique_id_normalized == unique_id.lower(),
-                    Login.workflow_state == "active",
-                )
+        state = sessions.read_login_state(request, self.ctx.settings.resolved_secret_key)
+        if state is None or not sessions.csrf_ok(state, presented_csrf):
+            await throttle.not_attempted(address, unique_id)
+            return self.ctx.render(
+                request,
+                "message.html",
+                422,
+                title="Invalid form",
+                message="The form expired or was not sent from this site. Go back, reload and try again.",
             )
-            user = await session.get(User, login.user_id) if login is not None else None
-            ok = secrets.verify_password(login.password_hash if login else None, password)
-            if not ok or login is None or user is None or user.workflow_state == "deleted":
-                metrics.failure("canvas", "login_failed")
-                return self.ctx.render(
-                    request,
-                    "login.html",
-                    400,
-                    csrf=sessions.csrf_token(current),
-                    unique_id=unique_id,
-                    force_login=force_login,
-                    error=LOGIN_FAILED,
-                )
-            await throttle.succeeded(address, unique_id)
-            login.last_login_at = clock.now()
-            fresh = await sessions.sign_in(session, current, user.id)
-            assert fresh.token is not None
-            pending = fresh.row.data.get("oauth2")
-            key = await session.get(DeveloperKey, pending["client_id"]) if isinstance(pending, dict) else None
-            if key is not None and key.workflow_state == "active":
-                response = await self.provider.confirmation_redirect(session, fresh.row, key, user)
-            else:
-                response = RedirectResponse("/", status_code=302)
-        sessions.set_cookie(response, fresh.token, secure=self.ctx.settings.secure_cookies)
-        return response
+        async with self.ctx.db.session() as session:
+            login = await self._active_login(session, unique_id)
+        # No database connection is held while the hash is checked (tens of ms of a core,
+        # queued behind other logins): the rows are read again, to be written, only after it.
+        checked_hash = login.password_hash if login is not None else None
+        if await secrets.verify_password_in_worker(checked_hash, password):
+            async with self.ctx.db.session(write=True) as session:
+                signed_in = await self._sign_in(session, request, unique_id, checked_hash, state.oauth2)
+            if signed_in is not None:
+                await throttle.succeeded(address, unique_id)
+                response, token = signed_in
+                secure = self.ctx.settings.secure_cookies
+                sessions.set_cookie(response, token, secure=secure)
+                sessions.clear_login_cookie(response, secure=secure)
+                return response
+        metrics.failure("canvas", "login_failed")
+        return self.ctx.render(
+            request,
+            "login.html",
+            400,
+            csrf=state.csrf,
+            unique_id=unique_id,
+            force_login=force_login,
+            error=LOGIN_FAILED,
+        )
+
+    @staticmethod
+    async def _active_login(session: AsyncSession, unique_id: str) -> Login | None:
+        return await session.scalar(
+            select(Login).where(
+                Login.unique_id_normalized == unique_id.lower(),
+                Login.workflow_state == "active",
+            )
+        )
+
+    async def _sign_in(
+        self,
+        session: AsyncSession,
+        request: Request,
+        unique_id: str,
+        checked_hash: str | None,
+        pending: dict[str, Any] | None,
+    ) -> tuple[Response, str] | None:
+        """The password matched ``checked_hash``: sign its user in, unless the login, its
+        password or its user changed meanwhile. The response and the new session's cookie value."""
+        login = await self._active_login(session, unique_id)
+        if login is None or login.password_hash != checked_hash:
+            return None
+        user = await session.get(User, login.user_id)
+        if user is None or user.workflow_state == "deleted":
+            return None
+        login.last_login_at = clock.now()
+        fresh = await sessions.sign_in(session, await sessions.load(session, request), user.id, pending)
+        assert fresh.token is not None
+        pending = fresh.row.data.get("oauth2")
+        key = await session.get(DeveloperKey, pending["client_id"]) if pending is not None else None
+        if key is not None and key.workflow_state == "active":
+            response = await self.provider.confirmation_redirect(session, fresh.row, key, user)
+        else:
+            response = RedirectResponse("/", status_code=302)
+        return response, fresh.token
 
     async def home(self, request: Request) -> Response:
         """The dashboard of a signed-in person; a welcome page with a login link otherwise."""

@@ -6,6 +6,7 @@ Where the seed text or safety asks for more than Canvas does, the docstring of t
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -28,12 +29,43 @@ from lmsauth.canvas.models import AccessToken, BrowserSession, DeveloperKey, Use
 from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
 from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters, WireError
-from lmsauth.core.web import Params, read_params
+from lmsauth.core.web import Params, client_ip, read_params
 
 AUTH_PATH = "/login/oauth2/auth"
 # The consent page's CSRF token, a member of the pending request it was rendered for.
 CONSENT_CSRF = "custom_csrf_token"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# What a pending request may keep of each field (issue 15, finding 3). Canvas's own columns:
+# ``purpose`` is a string(255); ``state`` a bounded value a client echoes.
+MAX_STATE = 1024
+MAX_PURPOSE = 255
+MAX_NONCE = 255
+MAX_SCOPE = 2048
+# RFC 7636 section 4.2: ``code_challenge = 43*128unreserved`` (BASE64URL of a SHA-256 for S256).
+CODE_CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
+TOO_MANY_REQUESTS = "Too many requests from your address. Please wait a moment and try again."
+
+
+def oversized_field(
+    state: str | None, purpose: str | None, nonce: str | None, scope: str | None, challenge: str | None
+) -> str | None:
+    """Why an authorization request's fields are too large to keep, or None.
+
+    The pending request is kept until sign-in and consent (in the login cookie, then the
+    session's row), so each field it keeps has a bound; a ``code_challenge`` must have RFC 7636's
+    form (section 4.2) under any method, since no verifier could ever match another.
+    """
+    for name, value, limit in (
+        ("state", state, MAX_STATE),
+        ("purpose", purpose, MAX_PURPOSE),
+        ("nonce", nonce, MAX_NONCE),
+        ("scope", scope, MAX_SCOPE),
+    ):
+        if value is not None and len(value) > limit:
+            return f"{name} must be at most {limit} characters"
+    if challenge is not None and challenge != "" and not CODE_CHALLENGE.fullmatch(challenge):
+        return "code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~'"
+    return None
 
 
 def _truthy(value: str | None) -> bool:
@@ -52,7 +84,14 @@ class OAuth2Provider:
     # ------------------------------------------------------------------ /login/oauth2/auth
 
     async def authorize(self, request: Request) -> Response:
-        """GET /login/oauth2/auth, in the order of spec 3.2."""
+        """GET /login/oauth2/auth, in the order of spec 3.2, after a limit per client address."""
+        limited = await self.ctx.limits.authorize.hit(client_ip(request))
+        if not limited.allowed:
+            page = self.ctx.render(
+                request, "message.html", 429, title="Too many requests", message=TOO_MANY_REQUESTS
+            )
+            page.headers["Retry-After"] = str(limited.retry_after)
+            return page
         try:
             params = await read_params(request, body=False)
             if "code" in params or "error" in params:
@@ -101,6 +140,12 @@ class OAuth2Provider:
             def error(code: str, description: str) -> Response:
                 return self._to_client(pending, {"error": code, "error_description": description})
 
+            oversized = oversized_field(state, purpose, nonce, raw_scope, code_challenge)
+            if oversized is None and not sessions.pending_fits(pending):
+                oversized = "the authorization request is too large"
+            if oversized is not None:
+                return error("invalid_request", oversized)
+
             if key.require_scopes:
                 missing = scope_rules.not_granted(requested_scopes, list(key.scopes))
                 if missing is not None:
@@ -133,25 +178,29 @@ class OAuth2Provider:
                 else:
                     return error("unsupported_prompt_type", 'prompt must be "none" (or omitted)')
 
-            # Only a request that goes on to log in or consent keeps state (Canvas's session[:oauth2]).
-            browser = (
-                sessions.LoadedSession(current, None)
-                if current is not None
-                else await sessions.start(session, user_id=None, data={})
-            )
-            sessions.update_data(browser.row, oauth2=pending)
-            if user is not None and not force_login:
-                response = await self.confirmation_redirect(session, browser.row, key, user)
-            else:
-                query: dict[str, str] = {}
-                if force_login:
-                    query["force_login"] = "1"
-                if unique_id:
-                    query["pseudonym_session[unique_id]"] = unique_id
-                response = _redirect("/login/canvas" + ("?" + urlencode(query) if query else ""))
-            if browser.token:
-                sessions.set_cookie(response, browser.token, secure=self.ctx.settings.secure_cookies)
-            return response
+            # Only a request that goes on to log in or consent keeps state (Canvas's session[:oauth2]):
+            # a signed-in session's in its row, the rest in the sealed login cookie until sign-in.
+            if user is not None and current is not None and not force_login:
+                sessions.update_data(current, oauth2=pending)
+                return await self.confirmation_redirect(session, current, key, user)
+            if current is not None:
+                # This request replaces any pending one, and the consent token with it: a
+                # page already shown must not answer a request that came after it.
+                sessions.update_data(current, oauth2=None)
+        secret_key = self.ctx.settings.resolved_secret_key
+        login_state = sessions.read_login_state(request, secret_key) or sessions.LoginState.new()
+        query: dict[str, str] = {}
+        if force_login:
+            query["force_login"] = "1"
+        if unique_id:
+            query["pseudonym_session[unique_id]"] = unique_id
+        response = _redirect("/login/canvas" + ("?" + urlencode(query) if query else ""))
+        sessions.set_login_cookie(
+            response,
+            sessions.seal_login_state(login_state.with_pending(pending), secret_key),
+            secure=self.ctx.settings.secure_cookies,
+        )
+        return response
 
     def _landing_page(self, request: Request, params: Params) -> Response:
         """Spec 3.6: the out-of-band landing page; the code is shown for the user to copy."""

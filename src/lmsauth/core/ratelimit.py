@@ -5,7 +5,8 @@ Three shapes, each one store call for a request that is let through:
 
 - ``FixedWindow``: at most ``limit`` hits per ``window`` seconds, the window opening at the
   first hit (``Store.incr``). Per client at the token endpoints (counted only for requests
-  that authenticated as that client, ``ClientAuthLimits``), per session at Commons.
+  that authenticated as that client, ``ClientAuthLimits``), per session at Commons, per
+  client address at Canvas's ``/login/oauth2/auth``.
 - ``LeakyBucket``: Canvas's request throttle (``lib/canvas/request_throttle.rb``): every
   request adds its cost, the bucket leaks ``outflow`` units a second, and a bucket at its high
   water mark refuses (``Store.leak``). Per access token on the Canvas API.
@@ -378,6 +379,8 @@ class RateLimitSettings(Protocol):
     rate_limit_client_failure_window_seconds: float
     rate_limit_session_requests: int
     rate_limit_session_window_seconds: float
+    rate_limit_authorize_requests: int
+    rate_limit_authorize_window_seconds: float
     rate_limit_login_delay_after: int
     rate_limit_login_lock_after: int
     rate_limit_login_ip_delay_after: int
@@ -438,6 +441,14 @@ class RateLimits:
             "session",
             settings.rate_limit_session_requests,
             settings.rate_limit_session_window_seconds,
+            enabled=on,
+            pause=pause,
+        )
+        self.authorize = FixedWindow(
+            store,
+            "authorize",
+            settings.rate_limit_authorize_requests,
+            settings.rate_limit_authorize_window_seconds,
             enabled=on,
             pause=pause,
         )

@@ -3,15 +3,25 @@
 High-entropy values (tokens, codes, secrets, session ids) are stored only as SHA-256 digests
 and looked up by digest: with 300+ bits of entropy a fast hash is safe, and a slow one would
 make every request pay (BASELINES.md). People's passwords use argon2id.
+
+An argon2id computation (64 MiB, t=3) takes tens of milliseconds of one core. In a request it
+runs in a worker thread (argon2-cffi releases the GIL), at most ``password_hash_slots()`` at
+a time per event loop, so that logins queue for the cores while every other request keeps
+being answered (issue 15, finding 2).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import os
 import secrets as _random
+import weakref
 from functools import cache
 
+import anyio
+import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -63,3 +73,34 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     except (VerificationError, InvalidHashError):
         return False
     return bool(ok) and password_hash is not None
+
+
+def password_hash_slots() -> int:
+    """How many argon2 computations run at once: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+# One limiter per event loop: anyio's limiter belongs to the loop it was first used in, and a
+# process may run several loops (tests, the CLI); a server process runs one.
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _hashing_slots() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _slots.get(loop)
+    if limiter is None:
+        limiter = _slots[loop] = anyio.CapacityLimiter(password_hash_slots())
+    return limiter
+
+
+async def hash_password_in_worker(password: str) -> str:
+    """``hash_password`` off the event loop, waiting for a free slot (see the module docstring)."""
+    return await anyio.to_thread.run_sync(hash_password, password, limiter=_hashing_slots())
+
+
+async def verify_password_in_worker(password_hash: str | None, password: str) -> bool:
+    """``verify_password`` off the event loop, waiting for a free slot; an unknown user
+    (``None``) still costs one verification, of the dummy hash."""
+    return await anyio.to_thread.run_sync(verify_password, password_hash, password, limiter=_hashing_slots())

@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -39,6 +40,8 @@ FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-host", "forwarded", "x-rea
 PEEK_LIMIT = 65_536
 CANVAS_COOKIE = "canvas_session"
 COMMONS_COOKIE = "session"
+# The opening body tag, with or without attributes (the signed-in layout sets a class).
+_BODY_TAG = re.compile(rb"<body(?:\s[^>]*)?>")
 BANNER_CSS = b'<link rel="stylesheet" href="/_emulator/static/emulator.css">'
 BANNER = (
     b'<div class="lmsauth-emulator-banner" role="note"><strong>Emulator.</strong> This is lmsauth in '
@@ -118,7 +121,7 @@ def _marked(send: Send, method: str) -> Send:
                 return
             body = b"".join(chunks)
             body = body.replace(b"</head>", BANNER_CSS + b"</head>", 1)
-            body = body.replace(b"<body>", b"<body>" + BANNER, 1)
+            body = _BODY_TAG.sub(lambda tag: tag.group(0) + BANNER, body, count=1)
             start = held.pop()
             MutableHeaders(scope=start)["content-length"] = str(len(body))
             await send(start)
