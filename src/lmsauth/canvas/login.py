@@ -17,8 +17,9 @@ from starlette.responses import RedirectResponse, Response
 
 from lmsauth.canvas import sessions
 from lmsauth.canvas.context import CanvasContext
-from lmsauth.canvas.models import DeveloperKey, Login, User
+from lmsauth.canvas.models import DeveloperKey, Login
 from lmsauth.canvas.oauth2 import OAuth2Provider
+from lmsauth.canvas.people import usable_user
 from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters
 from lmsauth.core.web import client_ip, read_params
@@ -52,7 +53,7 @@ class LoginPages:
             if browser.row.user_id is not None and not force_login:
                 pending = browser.row.data.get("oauth2")
                 if isinstance(pending, dict):
-                    user = await session.get(User, browser.row.user_id)
+                    user = await usable_user(session, browser.row.user_id)
                     key = await session.get(DeveloperKey, pending["client_id"])
                     if user is not None and key is not None and key.workflow_state == "active":
                         return await self.provider.confirmation_redirect(session, browser.row, key, user)
@@ -105,9 +106,9 @@ class LoginPages:
                     Login.workflow_state == "active",
                 )
             )
-            user = await session.get(User, login.user_id) if login is not None else None
+            user = await usable_user(session, login.user_id) if login is not None else None
             ok = secrets.verify_password(login.password_hash if login else None, password)
-            if not ok or login is None or user is None or user.workflow_state == "deleted":
+            if not ok or login is None or user is None:
                 metrics.failure("canvas", "login_failed")
                 return self.ctx.render(
                     request,
@@ -134,7 +135,7 @@ class LoginPages:
     async def home(self, request: Request) -> Response:
         async with self.ctx.db.session(write=True) as session:
             row = await sessions.load(session, request)
-            user = await session.get(User, row.user_id) if row and row.user_id else None
+            user = await usable_user(session, row.user_id) if row else None
             csrf = sessions.csrf_token(row) if row and user else None
             return self.ctx.render(request, "home.html", user=user, csrf=csrf)
 

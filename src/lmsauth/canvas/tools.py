@@ -34,6 +34,7 @@ from lmsauth.canvas.bearer import Bearer, BearerUser
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import not_found
 from lmsauth.canvas.models import Account, Login, User, local_id
+from lmsauth.canvas.people import usable_user
 from lmsauth.canvas.tool_models import PRIVACY_LEVELS, ExternalTool, seal, unseal
 from lmsauth.core import clock
 from lmsauth.core.db import row_id
@@ -324,8 +325,7 @@ class ExternalTools:
     async def _signed_in_user(self, request: Request) -> User | None:
         async with self.ctx.db.session() as session:
             row = await sessions.load(session, request)
-            user = await session.get(User, row.user_id) if row is not None and row.user_id else None
-        return user if user is not None and user.workflow_state != "deleted" else None
+            return await usable_user(session, row.user_id) if row is not None else None
 
     async def tool_list(self, request: Request) -> Response:
         """GET /accounts/:account_id/external_tools: the tools a signed-in user can launch."""
