@@ -165,6 +165,8 @@ def test_a_session_left_behind_acts_for_nobody(
     response = client.get(AUTH, params=auth_params(key))
     assert response.status_code == 302
     assert response.headers["location"].startswith("/login/canvas")
+    tools = client.get("/accounts/1/external_tools")
+    assert (tools.status_code, tools.headers.get("location")) == (302, "/login/canvas")
 
 
 @pytest.mark.parametrize("state", STATES)
