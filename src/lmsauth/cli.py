@@ -309,6 +309,29 @@ def user_create(
     _emit(data, as_json, f"created user {data['id']} ({login})")
 
 
+def _set_suspended(login: str, suspended: bool) -> None:
+    async def work(database: Database) -> None:
+        async with database.session(write=True) as session:
+            await admin.set_user_suspended(session, login, suspended)
+
+    _run(work)
+    click.echo(f"user with login {login} is {'suspended' if suspended else 'active'}", err=True)
+
+
+@user.command("suspend")
+@click.argument("login")
+def user_suspend(login: str) -> None:
+    """Suspend every login of the user with LOGIN: sign-in, tokens and sessions stop working."""
+    _set_suspended(login, True)
+
+
+@user.command("unsuspend")
+@click.argument("login")
+def user_unsuspend(login: str) -> None:
+    """Reactivate the user's suspended logins: their tokens work again."""
+    _set_suspended(login, False)
+
+
 # ---------------------------------------------------------------------------- developer keys
 
 

@@ -71,11 +71,26 @@ def test_authorization_server_metadata(client, settings) -> None:
 
 def test_metadata_endpoints_are_served_where_it_says(client, settings) -> None:
     body = client.get("/.well-known/oauth-authorization-server").json()
+    # Each answers as itself: the bare endpoints refuse the missing parameters in their own way.
+    expected = {
+        "authorization_endpoint": (401, {"error": "invalid_client", "error_description": "unknown client"}),
+        "token_endpoint": (
+            400,
+            {
+                "error": "unsupported_grant_type",
+                "error_description": "The grant_type you requested is not currently supported",
+            },
+        ),
+    }
     for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
         path = body[name].removeprefix(settings.public_url)
         assert path.startswith("/")
         response = client.get(path) if name != "token_endpoint" else client.post(path)
-        assert response.status_code != 404, name
+        if name == "jwks_uri":
+            assert response.status_code == 200, response.text
+            assert response.json()["keys"], response.text
+        else:
+            assert (response.status_code, response.json()) == expected[name]
 
 
 def test_metadata_follows_the_public_url(app_client) -> None:

@@ -25,6 +25,8 @@ from tests.flows import log_in
 SETTINGS = hypothesis.settings(
     max_examples=150,
     deadline=None,
+    derandomize=True,  # as in tests/contract/test_fuzz.py: the same examples on every run
+    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 CALLBACK = "https://app.example.com/callback"

@@ -32,7 +32,12 @@ from lmsauth.core.errors import BadParameters
 from lmsauth.core.web import MAX_PARAM_LENGTH, MAX_PARAMS, Params, read_params
 from lmsauth.identity.login import basic_credentials
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized as in test_fuzz.py: the same examples on every run, in CI too, and no example
+# database carried from one run to the next.
+DETERMINISTIC = {"derandomize": True, "database": None}
+FAST = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], **DETERMINISTIC
+)
 CONTENT_TYPES = [
     "",
     "application/x-www-form-urlencoded",
@@ -200,7 +205,7 @@ def test_params_get_returns_the_single_value_or_refuses(items: list[tuple[str, s
 
 
 @given(body=deeply_nested)
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, **DETERMINISTIC)
 def test_deeply_nested_json_is_refused(body: bytes) -> None:
     status, payload = call(ECHO, body=body, headers=content_type("application/json"))
     assert (status, payload) == (400, {"refused": "the request body is not valid JSON"})
@@ -379,7 +384,7 @@ lti_params = st.dictionaries(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, **DETERMINISTIC)
 @given(params=lti_params, secret=st.text(min_size=1, max_size=30), other=st.text(min_size=1, max_size=30))
 def test_launch_signature_round_trips(params: dict[str, str], secret: str, other: str) -> None:
     client = Client("consumer", client_secret=secret, signature_type=SIGNATURE_TYPE_BODY)

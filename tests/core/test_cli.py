@@ -76,6 +76,21 @@ def test_user_create_prints_one_object_and_refuses_a_duplicate(tmp_path: Path) -
     assert [tuple(row) for row in rows] == [(created["id"], "Ada Lovelace")]
 
 
+def test_user_suspend_and_unsuspend_change_every_login_of_the_user(tmp_path: Path) -> None:
+    args = ["user", "create", "--login", "ada@example.edu", "--password", "pw-1234", "--name", "Ada Lovelace"]
+    assert lmsauth(tmp_path, *args).returncode == 0
+    suspended = lmsauth(tmp_path, "user", "suspend", "ADA@example.edu")
+    assert suspended.returncode == 0, suspended.stderr
+    assert "suspended" in suspended.stderr
+    assert [tuple(row) for row in stored(tmp_path, select(Login.workflow_state))] == [("suspended",)]
+    unsuspended = lmsauth(tmp_path, "user", "unsuspend", "ada@example.edu")
+    assert unsuspended.returncode == 0, unsuspended.stderr
+    assert [tuple(row) for row in stored(tmp_path, select(Login.workflow_state))] == [("active",)]
+    unknown = lmsauth(tmp_path, "user", "suspend", "nobody@example.edu")
+    assert unknown.returncode == 1
+    assert "no user with login nobody@example.edu" in unknown.stderr
+
+
 # ---------------------------------------------------------------------------- developer keys
 
 
@@ -337,12 +352,18 @@ def test_a_key_created_by_the_cli_works_on_the_running_server(demo_server: tuple
 
 
 @pytest.mark.server
-def test_sigterm_stops_the_server_cleanly(demo_server: tuple[Server, Path]) -> None:
-    """Runs last in this module: it ends the shared server. uvicorn shuts down gracefully, then
-    re-raises the signal, so the exit status is 0 or "terminated by SIGTERM"."""
-    server, _ = demo_server
-    server.wait_until_up()
-    assert server.stop() in (0, -signal.SIGTERM), server.stderr
+def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
+    """A server of its own, so the module's shared demo server serves the other tests whatever
+    the order. uvicorn shuts down gracefully, then re-raises the signal, so the exit status is
+    0 or "terminated by SIGTERM"."""
+    server = Server(tmp_path)
+    try:
+        server.wait_until_up()
+        assert server.stop() in (0, -signal.SIGTERM), server.stderr
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(timeout=10)
     assert "Traceback" not in server.stderr
     assert "Application shutdown complete" in server.stderr
     assert "Finished server process" in server.stderr

@@ -8,7 +8,7 @@ included, decodes to the class we meant (spec B3): an extra or missing member wo
 from __future__ import annotations
 
 from dap.api import AccessToken, DAPSession
-from dap.dap_error import AuthenticationError, NotFoundError, ProcessingError, ServerError
+from dap.dap_error import AuthenticationError, NotFoundError, ProcessingError
 from dap.dap_types import TableList, TokenProperties, VersionedSchema
 from strong_typing.serialization import json_to_object
 
@@ -17,9 +17,10 @@ from tests.identity.helpers import Credentials, login, make_client
 TABLES = ["access_tokens", "accounts", "developer_keys", "pseudonyms", "users"]
 
 
-def decode_error(response):
-    """What ``DAPSession._process`` raises for an error reply (it never reads ``self``)."""
-    assert 400 <= response.status_code < 600
+def decode_error(response, status: int):
+    """What ``DAPSession._process`` raises for an error reply (it never reads ``self``), which
+    must have come with ``status``."""
+    assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     return DAPSession._map_to_error_type(None, response.status_code, response.json())
 
@@ -39,22 +40,23 @@ def test_success_bodies_decode(client, settings) -> None:
 
 def test_error_bodies_decode_to_the_intended_classes(client, settings) -> None:
     credentials = make_client(settings)
-    bad_secret = decode_error(login(client, Credentials(credentials.client_id, "nope")))
+    bad_secret = decode_error(login(client, Credentials(credentials.client_id, "nope")), 401)
     assert type(bad_secret) is AuthenticationError
     assert bad_secret.message == "Invalid client ID or secret."
 
-    malformed = decode_error(client.post("/ids/auth/login", data={"grant_type": "password"}))
+    malformed = decode_error(client.post("/ids/auth/login", data={"grant_type": "password"}), 400)
     assert type(malformed) is ProcessingError and "Authorization" in malformed.message
 
-    assert type(decode_error(client.get("/dap/query/canvas/table"))) is AuthenticationError
+    assert type(decode_error(client.get("/dap/query/canvas/table"), 401)) is AuthenticationError
 
     token = login(client, credentials).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
-    missing_table = decode_error(client.get("/dap/query/canvas/table/grades/schema", headers=headers))
+    missing_table = decode_error(client.get("/dap/query/canvas/table/grades/schema", headers=headers), 404)
     assert type(missing_table) is NotFoundError
     assert (missing_table.kind, missing_table.id) == ("table", "grades")
-    missing_namespace = decode_error(client.get("/dap/query/mastery/table", headers=headers))
+    missing_namespace = decode_error(client.get("/dap/query/mastery/table", headers=headers), 404)
     assert type(missing_namespace) is NotFoundError and missing_namespace.kind == "namespace"
 
-    wrong_method = decode_error(client.post("/dap/query/canvas/table", headers=headers))
-    assert not isinstance(wrong_method, ServerError)
+    wrong_method = decode_error(client.post("/dap/query/canvas/table", headers=headers), 405)
+    assert type(wrong_method) is ProcessingError
+    assert wrong_method.message == "Use GET."

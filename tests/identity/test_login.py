@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import hmac
 import re
 import uuid
 from datetime import timedelta
 
 import pytest
 
-from lmsauth.core import clock, secrets
+from lmsauth.core import clock
 from lmsauth.core.errors import BadParameters
 from lmsauth.identity.login import basic_credentials
 from tests.identity.helpers import Credentials, basic, login, make_client, revoke
@@ -93,23 +94,28 @@ def test_unknown_client_is_the_same_401_as_a_wrong_secret(client, settings) -> N
     assert dict(wrong_secret.headers).keys() == dict(unknown_id.headers).keys()
 
 
-def test_secret_is_compared_even_for_an_unknown_id(client, settings, monkeypatch) -> None:
-    """Constant time: one digest comparison whichever way the credentials are wrong."""
+def test_an_unknown_id_costs_the_same_comparison_as_a_wrong_secret(client, settings, monkeypatch) -> None:
+    """Constant time: the standard library's constant-time comparison runs on the same inputs'
+    shapes whichever way the credentials are wrong, and the answers cannot be told apart."""
     credentials = make_client(settings)
-    calls: list[tuple[str, str]] = []
-    real_same = secrets.same
+    compared: list[tuple[int, int]] = []
+    real_compare = hmac.compare_digest
 
-    def counting_same(a: str, b: str) -> bool:
-        calls.append((a, b))
-        return real_same(a, b)
+    def spy(a: bytes | str, b: bytes | str) -> bool:
+        compared.append((len(a), len(b)))
+        return real_compare(a, b)
 
-    monkeypatch.setattr(secrets, "same", counting_same)
-    login(client, Credentials("us-east-1#" + str(uuid.uuid4()), "guess"))
-    login(client, Credentials(credentials.client_id, "guess"))
-    assert len(calls) == 2
-    (unknown_presented, dummy), (wrong_presented, stored) = calls
-    assert unknown_presented == wrong_presented == secrets.digest("guess")
-    assert len(dummy) == len(stored) == 64 and dummy != stored
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    unknown = login(client, Credentials("us-east-1#" + str(uuid.uuid4()), "guess"))
+    on_unknown, compared[:] = list(compared), []
+    wrong = login(client, Credentials(credentials.client_id, "guess"))
+    on_wrong = list(compared)
+    assert on_unknown == on_wrong
+    assert (64, 64) in on_wrong  # the presented secret's SHA-256 against a stored one
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json()["error"]["message"] == wrong.json()["error"]["message"]
+    assert unknown.json()["error"]["type"] == wrong.json()["error"]["type"]
+    assert dict(unknown.headers).keys() == dict(wrong.headers).keys()
 
 
 def test_revoked_client_is_401(client, settings) -> None:

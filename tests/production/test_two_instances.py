@@ -4,10 +4,12 @@ at once (DESIGN.md, "Many instances"). Over SQLite the two processes share the f
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import jwt
 import pytest
 
@@ -164,3 +166,40 @@ def test_a_rotated_key_signs_at_the_other_and_verifies_everywhere_at_once(pair: 
     assert dap_tables(pair.a, after) == 200
     assert dap_tables(pair.a, before) == 200
     assert dap_tables(pair.b, before) == 200
+
+
+def test_a_code_raced_across_both_instances_is_redeemed_once(pair: Pair) -> None:
+    """Each of 20 codes presented at once to A and to B: one token per code, whichever instance
+    wins, and the loser's reuse revokes it (RFC 6749 section 4.1.2). On PostgreSQL the two
+    transactions overlap; over SQLite the file's write lock takes them in turn."""
+    directory = Directory(pair.settings)
+    user, key = directory.user(), directory.key([REDIRECT], trusted=True)
+    codes = [code_for(pair.a.http, key.client_id, REDIRECT, user.login, user.password) for _ in range(20)]
+    form = {
+        "grant_type": "authorization_code",
+        "client_id": key.client_id,
+        "client_secret": key.client_secret,
+        "redirect_uri": REDIRECT,
+    }
+
+    async def race(code: str) -> list[httpx.Response]:
+        async with (
+            httpx.AsyncClient(base_url=pair.a.url, timeout=15) as a,
+            httpx.AsyncClient(base_url=pair.b.url, timeout=15) as b,
+        ):
+            token = "/login/oauth2/token"
+            data = {**form, "code": code}
+            return list(await asyncio.gather(a.post(token, data=data), b.post(token, data=data)))
+
+    winners: list[str] = []
+    for code in codes:
+        responses = asyncio.run(race(code))
+        assert sorted(response.status_code for response in responses) == [200, 400], [
+            response.text for response in responses
+        ]
+        won, lost = sorted(responses, key=lambda response: response.status_code)
+        assert lost.json() == {"error": "invalid_grant", "error_description": "authorization_code not found"}
+        winners.append(won.json()["access_token"])
+    assert len(set(winners)) == len(codes)
+    for token in winners:
+        assert me(pair.a, token) == me(pair.b, token) == 401

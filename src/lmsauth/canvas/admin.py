@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth.canvas import scopes as scope_rules
+from lmsauth.canvas import sessions
 from lmsauth.canvas.models import AccessToken, Account, DeveloperKey, Login, User, local_id
 from lmsauth.canvas.redirects import OUT_OF_BAND
 from lmsauth.canvas.tokens import parse_client_id
@@ -100,6 +101,46 @@ async def upsert_user(
     )
     await session.flush()
     return user, True
+
+
+async def _user_of_login(session: AsyncSession, login: str) -> User:
+    account = await root_account(session)
+    found = await session.scalar(
+        select(Login).where(
+            Login.account_id == account.id, Login.unique_id_normalized == login.strip().lower()
+        )
+    )
+    user = await session.get(User, found.user_id) if found is not None else None
+    if user is None or user.workflow_state == "deleted":
+        raise AdminError(f"no user with login {login}")
+    return user
+
+
+async def set_user_suspended(session: AsyncSession, login: str, suspended: bool) -> User:
+    """Suspend (or unsuspend) every login of the user who signs in with ``login``, as Canvas's
+    ``user[event]=suspend`` does. A suspended user cannot sign in, and their tokens, codes
+    and refresh tokens stop working (``people.USER_IS_USABLE``); their browser sessions end.
+    Unsuspending brings the tokens back, not the sessions."""
+    user = await _user_of_login(session, login)
+    before, after = ("active", "suspended") if suspended else ("suspended", "active")
+    await session.execute(
+        update(Login)
+        .where(Login.user_id == user.id, Login.workflow_state == before)
+        .values(workflow_state=after)
+    )
+    if suspended:
+        await sessions.end_all_for_user(session, user.id)
+    return user
+
+
+async def delete_user(session: AsyncSession, login: str) -> User:
+    """Canvas's soft delete: the user row stays, ``deleted``; nothing of theirs works again and
+    their browser sessions end."""
+    user = await _user_of_login(session, login)
+    user.workflow_state = "deleted"
+    await sessions.end_all_for_user(session, user.id)
+    await session.flush()
+    return user
 
 
 def _validate_redirects(uris: list[str], legacy: str | None) -> None:

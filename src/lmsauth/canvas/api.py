@@ -23,6 +23,7 @@ from lmsauth.canvas.errors import (
 )
 from lmsauth.canvas.models import User, local_id
 from lmsauth.canvas.oauth2 import bearer_token
+from lmsauth.canvas.people import usable_user
 from lmsauth.core.db import row_id
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.web import ORJSONResponse, Params, read_params
@@ -111,8 +112,8 @@ class CanvasApi:
         if user_id is None:
             raise not_found()
         async with self.ctx.db.session() as session:
-            user = await session.get(User, user_id)
-        if user is None or user.workflow_state == "deleted":
+            user = await usable_user(session, user_id)
+        if user is None:
             raise not_found()
         if user.id != bearer.user.id and not bearer.user.is_admin:
             raise unauthorized()

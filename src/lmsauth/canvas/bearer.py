@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select, update
 
 from lmsauth.canvas.models import AccessToken, Account, DeveloperKey, User
+from lmsauth.canvas.people import USER_IS_USABLE
 from lmsauth.canvas.tokens import LAST_USED_GRANULARITY, key_usable
 from lmsauth.core import clock, secrets
 from lmsauth.core.db import Database
@@ -81,7 +82,6 @@ _LOOKUP = ReadQuery(
         User.is_admin,
         User.uuid,
         User.created_at,
-        User.workflow_state,
         DeveloperKey.id,
         DeveloperKey.require_scopes,
         DeveloperKey.workflow_state,
@@ -92,7 +92,7 @@ _LOOKUP = ReadQuery(
     )
     .join(User, User.id == AccessToken.user_id)
     .join(DeveloperKey, DeveloperKey.id == AccessToken.developer_key_id)
-    .where(AccessToken.token_digest == bindparam("digest"))
+    .where(AccessToken.token_digest == bindparam("digest"), USER_IS_USABLE)
 )
 
 
@@ -101,7 +101,8 @@ async def authenticate(db: Database, presented: str, *, allow_soft_expired: bool
 
     Refused: unknown, revoked (``workflow_state``), past its permanent expiry, past its 1-hour
     expiry when the key expires tokens (unless ``allow_soft_expired``: a token may still revoke
-    itself), a deleted user, and a key that is inactive, unbound or another account's.
+    itself), a user who is deleted or suspended (``people.USER_IS_USABLE``, in the SELECT
+    itself), and a key that is inactive, unbound or another account's.
     """
     if len(presented) > MAX_TOKEN_LENGTH:
         return None
@@ -111,7 +112,7 @@ async def authenticate(db: Database, presented: str, *, allow_soft_expired: bool
     (
         token_id, scopes, last_used_at, token_state, expires_at, permanent_expires_at,
         user_id, name, sortable_name, short_name, email, locale, avatar_url, is_admin, uuid,
-        user_created_at, user_state,
+        user_created_at,
         key_id, require_scopes, key_state, binding_state, key_account_id, auto_expire_tokens,
         root_account,
     ) = row  # fmt: skip
@@ -119,7 +120,6 @@ async def authenticate(db: Database, presented: str, *, allow_soft_expired: bool
     now = clock.now()
     if (
         token_state != "active"
-        or user_state == "deleted"
         or (permanent_expires_at is not None and permanent_expires_at <= now)
         or (not allow_soft_expired and auto_expire_tokens and expires_at is not None and expires_at <= now)
         or not key_usable(key, root_account)

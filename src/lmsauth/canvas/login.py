@@ -20,8 +20,9 @@ from starlette.responses import RedirectResponse, Response
 
 from lmsauth.canvas import sessions, signed_in
 from lmsauth.canvas.context import CanvasContext
-from lmsauth.canvas.models import BrowserSession, DeveloperKey, Login, User
+from lmsauth.canvas.models import BrowserSession, DeveloperKey, Login
 from lmsauth.canvas.oauth2 import OAuth2Provider
+from lmsauth.canvas.people import usable_user
 from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters
 from lmsauth.core.web import client_ip, read_params
@@ -73,7 +74,7 @@ class LoginPages:
         """A signed-in person on the login form: on to the pending request, else home."""
         pending = row.data.get("oauth2")
         if isinstance(pending, dict) and row.user_id is not None:
-            user = await session.get(User, row.user_id)
+            user = await usable_user(session, row.user_id)
             key = await session.get(DeveloperKey, pending["client_id"])
             if user is not None and key is not None and key.workflow_state == "active":
                 return await self.provider.confirmation_redirect(session, row, key, user)
@@ -156,8 +157,8 @@ class LoginPages:
         login = await self._active_login(session, unique_id)
         if login is None or login.password_hash != checked_hash:
             return None
-        user = await session.get(User, login.user_id)
-        if user is None or user.workflow_state == "deleted":
+        user = await usable_user(session, login.user_id)
+        if user is None:
             return None
         login.last_login_at = clock.now()
         fresh = await sessions.sign_in(session, await sessions.load(session, request), user.id, pending)

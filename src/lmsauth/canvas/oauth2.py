@@ -26,6 +26,7 @@ from lmsauth.canvas.errors import (
     unknown_client,
 )
 from lmsauth.canvas.models import AccessToken, BrowserSession, DeveloperKey, User
+from lmsauth.canvas.people import usable_user
 from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
 from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters, WireError
@@ -211,10 +212,7 @@ class OAuth2Provider:
         return self.ctx.render(request, "oob.html", code=code, error=error)
 
     async def _user(self, session: AsyncSession, row: BrowserSession | None) -> User | None:
-        if row is None or row.user_id is None:
-            return None
-        user = await session.get(User, row.user_id)
-        return user if user is not None and user.workflow_state != "deleted" else None
+        return await usable_user(session, row.user_id) if row is not None else None
 
     async def _auto_approvable(
         self, session: AsyncSession, key: DeveloperKey, user: User, pending: dict[str, Any]
@@ -443,8 +441,8 @@ class OAuth2Provider:
                 raise oauth_error("invalid_grant", "invalid code_verifier")
             if not tokens.pkce_matches(row.code_challenge, verifier):
                 raise oauth_error("invalid_grant", "invalid code_verifier")
-        user = await session.get(User, row.user_id)
-        if user is None or user.workflow_state == "deleted":
+        user = await usable_user(session, row.user_id)
+        if user is None:
             raise oauth_error("invalid_grant", "authorization_code not found")
         if not await tokens.claim_code(session, row):  # redeemed meanwhile by another request
             await tokens.revoke_tokens_from_code(session, row.id)
@@ -486,8 +484,8 @@ class OAuth2Provider:
         if self.ctx.strict:
             return await self._rotate(session, key, presented)
         row = await tokens.find_by_refresh(session, presented)
-        user = await session.get(User, row.user_id) if row is not None else None
-        if row is None or user is None or user.workflow_state == "deleted":
+        user = await usable_user(session, row.user_id) if row is not None else None
+        if row is None or user is None:
             raise self._refresh_not_found()
         if row.developer_key_id != key.id:
             raise oauth_error("invalid_grant", "incorrect client")
@@ -530,8 +528,8 @@ class OAuth2Provider:
         if row is None:
             raise not_found
         await tokens.lock_family(session, row)
-        user = await session.get(User, row.user_id)
-        if user is None or user.workflow_state == "deleted":
+        user = await usable_user(session, row.user_id)
+        if user is None:
             raise not_found
         if row.refresh_used_at is None and not tokens.refreshable(row):  # revoked or expired
             raise not_found

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from lmsauth.canvas import sessions
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.models import BrowserSession, User
+from lmsauth.canvas.people import usable_user
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +31,11 @@ class Viewer:
 
 
 async def viewer(session: AsyncSession, request: Request) -> Viewer | None:
-    """The signed-in, usable user of the request's browser session, if any."""
+    """The signed-in user of the request's browser session, if usable (``people.usable_user``:
+    not deleted, not suspended)."""
     row = await sessions.load(session, request)
-    if row is None or row.user_id is None:
-        return None
-    user = await session.get(User, row.user_id)
-    if user is None or user.workflow_state == "deleted":
-        return None
-    return Viewer(row, user)
+    user = await usable_user(session, row.user_id) if row is not None else None
+    return Viewer(row, user) if row is not None and user is not None else None
 
 
 def to_login() -> Response:
