@@ -15,20 +15,22 @@ ensure_venv() {
 }
 
 # Install Debian packages whose command is missing (needs root or sudo): chromium for the
-# browser tests, wrk for the benchmark smoke run.
+# browser tests, wrk for the benchmark smoke run, redis-server (scripts/_backends.sh).
 ensure_debian_commands() {
   local missing=()
   for command in "$@"; do
     command -v "$command" >/dev/null 2>&1 || missing+=("$command")
   done
   [ ${#missing[@]} -eq 0 ] && return
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  echo "installing ${missing[*]} from Debian's packages" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  install_debian_packages "${missing[@]}"
 }
 
-# The second run of ./scripts/test: the PostgreSQL and Redis that CI (and this machine) provide.
-DEFAULT_TEST_DATABASE_URL="postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-DEFAULT_TEST_REDIS_URL="redis://127.0.0.1:6379/0"
+# Install Debian packages by name; prints only to stderr.
+install_debian_packages() {
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "installing $* from Debian's packages" >&2
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+

@@ -27,6 +27,7 @@ from lmsauth.canvas import admin
 from lmsauth.canvas.tool_commands import external_tool
 from lmsauth.commons.commands import commons
 from lmsauth.core import logs, metrics
+from lmsauth.core.commands import CommandEnvironment
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyLifecycle, KeyRing
 from lmsauth.core.kv import StoreUnavailable, create_store
@@ -43,13 +44,17 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid settings: {exc}") from exc
 
 
+def _migrated_settings() -> Settings:
+    from lmsauth.migrations import upgrade
+
+    settings = _settings()
+    upgrade(settings)
+    return settings
+
+
 def _run(work: Callable[[Database], Awaitable[T]], *, migrate: bool = True) -> T:
     """Run ``work`` against the configured database (migrated first)."""
-    settings = _settings()
-    if migrate:
-        from lmsauth.migrations import upgrade
-
-        upgrade(settings)
+    settings = _migrated_settings() if migrate else _settings()
 
     async def main() -> T:
         db = Database(settings.resolved_database_url)
@@ -72,8 +77,11 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 
 @click.group()
 @click.version_option(package_name="lmsauth")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """lmsauth: Canvas OAuth2, Identity Service and Commons sessions, in one server."""
+    # The services' command groups load settings and migrate through this (core.commands).
+    ctx.obj = CommandEnvironment(_migrated_settings)
 
 
 # ---------------------------------------------------------------------------- serve

@@ -20,6 +20,7 @@ from canvasapi.exceptions import Forbidden, RateLimitExceeded
 from starlette.testclient import TestClient
 
 from lmsauth.canvas.models import global_id, local_id
+from lmsauth.core import clock
 from lmsauth.settings import Settings
 from tests.canvas.support import TOKEN, exchange, get_code, issue_tokens, me, pkce_pair, signed_in
 from tests.conftest import TEST_REDIS_URL, Directory, Key, LiveServer, Person
@@ -279,6 +280,16 @@ def test_failures_from_one_address_are_refused_and_not_from_another(client: Test
     assert _token_request(client, key, key.client_secret).status_code == 400
 
 
+def test_a_limited_client_is_let_through_once_the_clock_passes_the_window(
+    client: TestClient, key: Key, settings: Settings
+) -> None:
+    for _ in range(4):  # its budget of 4 authenticated requests (refresh_token not found)
+        assert _token_request(client, key, key.client_secret).status_code == 400
+    assert _token_request(client, key, key.client_secret).status_code == 429
+    clock.advance(settings.rate_limit_client_window_seconds + 1)
+    assert _token_request(client, key, key.client_secret).status_code == 400
+
+
 def test_counts_are_shared_by_instances_only_through_redis(
     client: TestClient, app_client: Callable[..., TestClient], key: Key
 ) -> None:
@@ -334,6 +345,13 @@ def test_a_lock_looks_the_same_for_existing_and_unknown_accounts(
 def test_the_lock_ends(client: TestClient, user: Person) -> None:
     assert _locked_out(client, user.login, user.password).status_code == 429
     time.sleep(THROTTLE["rate_limit_login_lock_seconds"] + 0.2)
+    assert _attempt(client, user.login, user.password).status_code == 302
+
+
+def test_the_lock_ends_when_the_clock_passes_it(client: TestClient, user: Person) -> None:
+    """The emulator's moved clock (``POST /_emulator/clock``) ends it as real time does."""
+    assert _locked_out(client, user.login, user.password).status_code == 429
+    clock.advance(THROTTLE["rate_limit_login_lock_seconds"] + 1)
     assert _attempt(client, user.login, user.password).status_code == 302
 
 

@@ -3,7 +3,10 @@ the strict profile's exact matching with RFC 8252's loopback-port exception."""
 
 from __future__ import annotations
 
+import ada_url
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lmsauth.canvas.redirects import final_redirect, lenient_match, redirect_uri_allowed, to_query
 from tests.canvas.support import AUTH, auth_params, expected_query, pkce_pair, sign_in
@@ -79,10 +82,30 @@ def test_lenient_legacy_match_accepts(requested: str) -> None:
         "https:///cb",
         "https://[::1/",  # does not parse
         "com.example.app:/other",  # custom scheme, not in the list: no host to compare
+        "https://example.com:5000.evil.com/cb",  # no port: browsers refuse the URL
+        "https://api.example.com:443.evil.com/cb",
+        "https://example.com:+443/cb",
+        "https://example.com:99999/cb",
+        "https://a%2f.example.com/cb",  # a browser decodes the host, then refuses it
+        "https://a..example.com/cb",
+        "https://.example.com/cb",
+        "https://user@me@example.com/cb",
     ],
 )
 def test_lenient_legacy_match_refuses(requested: str) -> None:
     assert not canvas(requested)
+
+
+def test_lenient_rule_refuses_a_port_that_is_no_number() -> None:
+    """urlsplit reads ``localhost:5000.evil.com`` as host ``localhost``; browsers refuse it."""
+    assert not canvas("http://localhost:5000.evil.com/callback", legacy="http://localhost:5000/callback")
+    assert canvas("http://localhost:5001/other", legacy="http://localhost:5000/callback")
+
+
+def test_an_ip_address_has_no_subdomains() -> None:
+    assert canvas("http://127.0.0.1:8000/cb", legacy="http://127.0.0.1/cb")
+    assert not canvas("http://1.127.0.0.1/cb", legacy="http://127.0.0.1/cb")
+    assert canvas("http://[::1]:8000/cb", legacy="http://[::1]/cb")
 
 
 def test_without_legacy_uri_only_exact_matches_count() -> None:
@@ -165,6 +188,61 @@ def test_strict_loopback_exception_is_only_for_loopback() -> None:
     assert not strict("http://app.example.com:81/cb", ["http://app.example.com/cb"])
 
 
+# ---------------------------------------------------------------- as a browser reads them
+
+REGISTERED = [
+    "https://example.com/oauth/callback",
+    "http://localhost:5000/callback",
+    "http://127.0.0.1/cb",
+    "http://[::1]:8000/cb",
+    "https://sub.example.co.uk/",
+]
+_TRICKY = "aZ09-_.%:@![]+~/\\?#;,=$&'()*"
+
+
+def _tricky(pieces: list[str]) -> st.SearchStrategy[str]:
+    """A few known tricks, or short text made of the characters URL parsers disagree on."""
+    return st.one_of(st.sampled_from(pieces), st.text(_TRICKY, max_size=6))
+
+
+@st.composite
+def requested_uris(draw: st.DrawFn, registered: str) -> str:
+    """URIs built around ``registered``'s host, the way an attacker varies one."""
+    host = ada_url.URL(registered).hostname
+    scheme = draw(st.sampled_from(["https", "http", "HTTPS", "hTtP", "ftp"]))
+    userinfo = draw(_tricky(["", "user@", "a:b@", "evil.com@", "x@y@", "%40@", host + "@"]))
+    before = draw(_tricky(["", "api.", "a.b.", "evil.com.", "evil", "a%2f.", "a..", ".", "xn--zz.", "1."]))
+    after = draw(_tricky(["", ".", ".evil.com", "evil.com", "%2eevil.com", "%00", ":"]))
+    port = draw(_tricky(["", ":", ":443", ":5000", ":5000.evil.com", ":+80", ":99999", ":0x50", ":80a"]))
+    rest = draw(_tricky(["", "/cb", "/\\@evil.com", "?x=@evil.com", "#@evil.com", "@evil.com/"]))
+    return f"{scheme}://{userinfo}{before}{host}{after}{port}{rest}"
+
+
+def _browser_target(uri: str) -> tuple[str, str] | None:
+    """The scheme and host a browser goes to (WHATWG URL parsing, by ada), or None."""
+    try:
+        parsed = ada_url.URL(uri)
+    except ValueError:
+        return None
+    return parsed.protocol.rstrip(":"), parsed.hostname
+
+
+@settings(derandomize=True, max_examples=500, deadline=None)
+@given(data=st.data(), registered=st.sampled_from(REGISTERED))
+def test_accepted_uris_lead_a_browser_to_the_registered_host(data: st.DataObject, registered: str) -> None:
+    """Whatever the lenient rule (or the strict profile's loopback exception) accepts, a browser
+    parses, and goes to the registered host or one of its subdomains, over the same scheme."""
+    requested = data.draw(st.one_of(requested_uris(registered), st.text(max_size=40)), label="requested")
+    scheme, host = ada_url.URL(registered).protocol.rstrip(":"), ada_url.URL(registered).hostname
+    if canvas(requested, uris=[], legacy=registered):
+        target = _browser_target(requested)
+        assert target is not None, f"browsers refuse {requested!r}"
+        assert target[0] == scheme
+        assert target[1] == host or target[1].endswith("." + host), target
+    if strict(requested, [registered]) and requested != registered:
+        assert _browser_target(requested) == (scheme, host), requested
+
+
 # ---------------------------------------------------------------- building the redirect back
 
 
@@ -214,6 +292,7 @@ def test_http_lenient_subdomain_is_accepted_and_used(client, directory: Director
         "http://example.com/cb",
         "https://example.com@evil.com/cb",
         "https://evil.com\\@example.com/cb",
+        "https://example.com:5000.evil.com/cb",
     ],
 )
 def test_http_lenient_refusals(client, directory: Directory, redirect_uri: str) -> None:

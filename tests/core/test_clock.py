@@ -57,3 +57,13 @@ def test_reset_returns_to_real_time() -> None:
     clock.reset()
     assert clock.offset_seconds() == 0
     assert close(clock.now(), datetime.now(UTC))
+
+
+def test_epoch_seconds_follow_the_moved_clock() -> None:
+    assert abs(clock.epoch_seconds() - clock.now().timestamp()) < 1
+    clock.advance(3600)
+    try:
+        assert abs(clock.epoch_seconds() - clock.now().timestamp()) < 1
+        assert clock.epoch_seconds() - datetime.now(UTC).timestamp() > 3599
+    finally:
+        clock.reset()

@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from lmsauth.core import clock
 from lmsauth.core.kv import _SWEEP_EVERY, MemoryStore, RedisStore, Store, StoreUnavailable, create_store
 from tests.conftest import TEST_REDIS_URL, free_port
 
@@ -38,6 +39,39 @@ async def test_values_expire(store: Store) -> None:
     await asyncio.sleep(0.1)
     assert await store.get("short") is None
     assert await store.get("long") == b"y"
+
+
+async def test_expiry_follows_the_moved_clock(store: Store) -> None:
+    await store.set("value", "x", expires_in=60)
+    assert await store.incr("window", expires_in=60) == 1
+    clock.advance(30)
+    remaining = await store.expires_in("value")
+    assert remaining is not None and 29 < remaining <= 30
+    assert await store.incr("window", expires_in=60) == 2  # the same window
+    assert await store.get("value") == b"x"
+    clock.advance(31)
+    assert await store.get("value") is None
+    assert await store.expires_in("value") is None
+    assert await store.incr("window", expires_in=60) == 1  # a new one
+
+
+async def test_a_clock_moved_back_ends_keys_after_their_real_time(store: Store) -> None:
+    """The clock set back an hour cannot keep a key an hour longer."""
+    await store.set("value", "x", expires_in=0.2)
+    clock.advance(-3600)
+    remaining = await store.expires_in("value")
+    assert remaining is not None and remaining <= 0.2
+    await asyncio.sleep(0.25)
+    assert await store.get("value") is None
+
+
+async def test_keys_without_expiry_ignore_the_clock(store: Store) -> None:
+    await store.set("generation", "g")
+    assert await store.incr("count") == 1
+    clock.advance(10**9)
+    assert await store.get("generation") == b"g"
+    assert await store.incr("count") == 2
+    assert await store.expires_in("generation") is None
 
 
 async def test_incr_counts_and_sets_the_window_once(store: Store) -> None:

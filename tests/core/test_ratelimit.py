@@ -12,6 +12,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
+from lmsauth.core import clock
 from lmsauth.core.kv import MemoryStore, RedisStore, Store, StoreUnavailable
 from lmsauth.core.ratelimit import (
     UNLIMITED,
@@ -60,6 +61,26 @@ async def test_fixed_window_opens_again_when_it_ends(store: Store) -> None:
     refused = await window.hit("x")
     assert not refused.allowed and refused.retry_after == 1  # whole seconds, rounded up
     await asyncio.sleep(0.3)
+    assert (await window.hit("x")).allowed
+
+
+async def test_fixed_window_follows_the_moved_clock(store: Store) -> None:
+    """The emulator (and tests) move ``core.clock``: a window ends by it, not by real time."""
+    window = FixedWindow(store, "t", limit=1, window=60)
+    assert (await window.hit("x")).allowed
+    clock.advance(30)
+    refused = await window.hit("x")
+    assert not refused.allowed and 29 <= refused.retry_after <= 30
+    clock.advance(31)
+    assert (await window.hit("x")).allowed
+
+
+async def test_a_clock_moved_back_cannot_stretch_a_window(store: Store) -> None:
+    window = FixedWindow(store, "t", limit=1, window=0.2)
+    assert (await window.hit("x")).allowed
+    clock.advance(-3600)
+    assert not (await window.hit("x")).allowed
+    await asyncio.sleep(0.3)  # its real length has passed
     assert (await window.hit("x")).allowed
 
 
@@ -154,13 +175,23 @@ async def test_bucket_leaks(store: Store) -> None:
 
 
 async def test_bucket_key_goes_when_the_level_has_leaked_away(store: Store) -> None:
-    # A slow leak (1 a second), so that a loaded machine's pause between two calls stays
-    # well inside the tolerance.
-    level = await store.leak("k", 5.0, 1.0, 100.0)
+    started = time.monotonic()
+    level = await store.leak("k", 5.0, 10.0, 100.0)
     assert level == pytest.approx(5.0)
     left = await store.expires_in("k")
-    assert left is not None and 5.0 < left <= 6.0  # 5 s to leak away, plus a second
-    assert await store.leak("k", 0.0, 1.0, 100.0) == pytest.approx(5.0, abs=0.25)
+    assert left is not None and 1.0 < left <= 1.5  # 0.5 s to leak away, plus a second
+    level = await store.leak("k", 0.0, 10.0, 100.0)
+    # It leaked 10 a second for at most the time these calls took (on a busy machine, some).
+    assert 5.0 - 10 * (time.monotonic() - started) - 0.01 <= level <= 5.0
+
+
+async def test_bucket_leaks_by_the_moved_clock(store: Store) -> None:
+    tokens = bucket(store, outflow=1.0, high_water_mark=15.0)
+    assert (await tokens.hit("t")).allowed
+    assert not (await tokens.hit("t")).allowed  # level 20, leaking 1 a second
+    clock.advance(20)  # empty again
+    again = await tokens.hit("t")
+    assert again.allowed and again.remaining == pytest.approx(5, abs=0.1)
 
 
 # ---------------------------------------------------------------------------- login throttle
@@ -223,6 +254,17 @@ async def test_login_lock_ends(store: Store) -> None:
     await login.attempt("10.0.0.1", "sam")
     assert (await login.attempt("10.0.0.1", "sam")).locked_for == 1
     await asyncio.sleep(0.4)
+    fresh = await login.attempt("10.0.0.1", "sam")
+    assert fresh.locked_for == 0 and fresh.delay == 0.0
+
+
+async def test_login_lock_ends_when_the_clock_passes_it(store: Store) -> None:
+    login = throttle(store, lock_after=1, lock_seconds=600)
+    await login.attempt("10.0.0.1", "sam")
+    assert (await login.attempt("10.0.0.1", "sam")).locked_for == 600
+    clock.advance(599)
+    assert (await login.attempt("10.0.0.1", "sam")).locked_for == 1
+    clock.advance(2)
     fresh = await login.attempt("10.0.0.1", "sam")
     assert fresh.locked_for == 0 and fresh.delay == 0.0
 

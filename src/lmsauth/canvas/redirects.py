@@ -4,10 +4,18 @@ Canvas (``DeveloperKey#redirect_domain_matches?``, spec 3.3): an exact match on 
 list, else the legacy lenient rule (same scheme, the registered host or a subdomain of it;
 path, port and query ignored). The strict profile allows exact matches only, with RFC 8252's
 exception for loopback ports.
+
+The lenient rule compares hosts, so it first makes sure a browser would go to that host: a URI
+the WHATWG URL parser rejects (a port that is no number, ``localhost:5000.evil.com``) or reads
+differently from ``urlsplit`` never matches. Its hosts are plain names (letters, digits, ``-``,
+``_``; no percent-encoding, no punycode ``xn--`` label, whose validity only an IDNA library can
+tell) or IP addresses, which match only themselves; anything else is matched only exactly, from
+the key's list.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import quote_plus, urlsplit
 
@@ -23,17 +31,44 @@ LOOPBACK_HOSTS = {"127.0.0.1", "[::1]", "::1", "localhost"}
 _RFC3986_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 
 
+# After the last "@": a bracketed IPv6 address or a name, then an optional port of digits only.
+# A second "@" is refused: RFC 3986 allows none in userinfo, and Ruby's ``URI.parse`` raises.
+_HOST_AND_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::[0-9]*)?")
+_LABEL = re.compile(r"[a-z0-9_-]+")
+# WHATWG's "ends in a number": such a host is parsed as an IPv4 address or refused.
+_NUMBER = re.compile(r"[0-9]+|0x[0-9a-f]*")
+
+
+def _plain_host(host: str) -> bool:
+    """A name or address that every WHATWG parser reads as it is written (lowercase)."""
+    if ":" in host:
+        try:
+            return str(ipaddress.IPv6Address(host)) == host
+        except ValueError:
+            return False
+    labels = host.split(".")
+    if _NUMBER.fullmatch(labels[-1]):
+        try:
+            return str(ipaddress.IPv4Address(host)) == host
+        except ValueError:
+            return False
+    return all(_LABEL.fullmatch(label) and not label.startswith("xn--") for label in labels)
+
+
 def _split(uri: str) -> tuple[str, str] | None:
     if not _RFC3986_CHARACTERS.fullmatch(uri):
         return None
     try:
         parts = urlsplit(uri)
         host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError on a port out of range)
     except ValueError:
         return None
-    if not parts.scheme or not host:
+    if not parts.scheme or not host or parts.netloc.count("@") > 1:
         return None
-    return parts.scheme.lower(), host.lower()
+    if not _HOST_AND_PORT.fullmatch(parts.netloc.rpartition("@")[2]) or not _plain_host(host):
+        return None
+    return parts.scheme.lower(), host
 
 
 def lenient_match(registered: str | None, requested: str) -> bool:
@@ -44,6 +79,7 @@ def lenient_match(registered: str | None, requested: str) -> bool:
     if left is None or right is None:
         return False
     (scheme, host), (req_scheme, req_host) = left, right
+    # No subdomain of an IP address gets here: "1.127.0.0.1" is refused by ``_plain_host``.
     return scheme == req_scheme and (req_host == host or req_host.endswith("." + host))
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lmsauth.canvas import tools
 from lmsauth.canvas.admin import AdminError
 from lmsauth.canvas.tool_models import PRIVACY_LEVELS
-from lmsauth.command_support import run_in_transaction
+from lmsauth.core.commands import run_in_transaction
 from lmsauth.settings import Settings
 
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lmsauth.command_support import run_in_transaction
 from lmsauth.commons import admin
+from lmsauth.core.commands import run_in_transaction
 from lmsauth.settings import Settings
 
 T = TypeVar("T")

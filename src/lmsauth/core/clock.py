@@ -6,6 +6,7 @@ is process-local: servers started in-process by the tests share it with the test
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 _offset = timedelta(0)
@@ -22,6 +23,14 @@ def now() -> datetime:
 def timestamp() -> int:
     """Whole seconds since the epoch, for JWT ``iat``/``exp``."""
     return int(now().timestamp())
+
+
+def epoch_seconds() -> float:
+    """Seconds since the epoch, with the test offset applied: ``now()`` as a number, cheaply
+    (the rate limits read it on every request)."""
+    if _frozen is not None:
+        return _frozen.timestamp()
+    return time.time() + _offset.total_seconds()
 
 
 def advance(seconds: float) -> None:

@@ -1,10 +1,16 @@
 """A small async key-value store: in-process for one machine, Redis for many.
 
 The shape is litestar's stores (``litestar/stores/{base,memory,redis}.py``): one interface,
-swappable backends, every key under a namespace. Values are bytes. ``expires_in`` is in
-seconds of real (monotonic) time, as Redis counts it: a store's expiry never follows the
-test or emulator clock (``core.clock``), so it may hold only things whose lifetime is not an
-expiry rule of a service (caches, counters, rate-limit buckets, generations).
+swappable backends, every key under a namespace. Values are bytes.
+
+Time: ``expires_in`` and a bucket's leak are counted by ``core.clock``, so moving the test or
+emulator clock forward ends rate-limit windows, login locks and drains buckets, as it ends
+tokens. Each key with an expiry stores its deadline by that clock (in Redis, a hash
+``{v, until}``; a bucket ``{level, at}``, "at" its last write), and its backend also drops it
+after the same number of real seconds (Redis's TTL; a monotonic deadline in memory). A key
+thus lives until the first of the two: a clock moved forward ends it early; a clock moved
+back cannot make it outlive its real length (nor, by clock skew between instances, can one
+instance's clock). Keys without an expiry are plain Redis strings, as before.
 
 A store whose backend cannot be reached within its timeout raises ``StoreUnavailable``;
 ``core.outage`` answers those requests with 503.
@@ -22,27 +28,72 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-# INCRBY, and set the expiry only when this call created the key, atomically.
+from lmsauth.core import clock
+
+# In every script ARGV[1] is now by ``core.clock``, in seconds since the epoch. A hash key
+# with an expiry holds its value in "v" and its deadline by that clock in "until".
+
+# The value, or nothing once the deadline by the clock has passed.
+_GET = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'string' then return redis.call('GET', KEYS[1]) end
+if kind ~= 'hash' then return false end
+local found = redis.call('HMGET', KEYS[1], 'v', 'until')
+if not found[2] or tonumber(found[2]) <= tonumber(ARGV[1]) then return false end
+return found[1]
+"""
+
+# Replace the value; it ends ARGV[3] milliseconds from now, by the clock and in real time.
+_SET_EXPIRING = """
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'until', string.format('%.6f', ARGV[1] + ARGV[3] / 1000))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+"""
+
+# Add ARGV[2] to a live counter; a missing or ended one starts at ARGV[2], ending ARGV[3]
+# milliseconds from now (0: never, a plain string).
 _INCR = """
-local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if tonumber(ARGV[2]) > 0 and value == tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local now = tonumber(ARGV[1])
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'string' then return redis.call('INCRBY', KEYS[1], ARGV[2]) end
+if kind == 'hash' then
+  local ends = tonumber(redis.call('HGET', KEYS[1], 'until'))
+  if ends and ends > now then return redis.call('HINCRBY', KEYS[1], 'v', ARGV[2]) end
+  redis.call('DEL', KEYS[1])
 end
-return value
+if tonumber(ARGV[3]) <= 0 then return redis.call('INCRBY', KEYS[1], ARGV[2]) end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'until', string.format('%.6f', now + ARGV[3] / 1000))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return tonumber(ARGV[2])
+"""
+
+# Seconds left: the sooner of the deadline by the clock ("until") and the real TTL; nothing
+# if neither. (A bucket has no "until", nor a string with a TTL, left by an earlier version.)
+_EXPIRES_IN = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local ttl = redis.call('PTTL', KEYS[1])
+local left = nil
+if ttl >= 0 then left = ttl / 1000 end
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  local ends = tonumber(redis.call('HGET', KEYS[1], 'until'))
+  if ends then left = math.min(ends - tonumber(ARGV[1]), left or math.huge) end
+end
+if not left or left <= 0 then return false end
+return string.format('%.6f', left)
 """
 
 # Canvas's leaky bucket (``lib/canvas/request_throttle/increment_bucket.lua``): the level leaks
-# ARGV[2] a second since its last write, timed by Redis's clock (one clock for every instance),
-# then ARGV[1] is added and the sum capped at ARGV[3]. The key lives until the level is gone.
+# ARGV[3] a second since its last write (never less than nothing when the clock was moved
+# back), then ARGV[2] is added and the sum capped at ARGV[4]. The key lives, in real time,
+# until the level would be gone.
 _LEAK = """
-local now = redis.call('TIME')
-local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local t = tonumber(ARGV[1])
 local found = redis.call('HMGET', KEYS[1], 'level', 'at')
 local level = tonumber(found[1]) or 0
 local at = tonumber(found[2]) or t
-local rate = tonumber(ARGV[2])
-level = math.max(0, level - math.max(0, t - at) * rate) + tonumber(ARGV[1])
-level = math.min(level, tonumber(ARGV[3]))
+local rate = tonumber(ARGV[3])
+level = math.max(0, level - math.max(0, t - at) * rate) + tonumber(ARGV[2])
+level = math.min(level, tonumber(ARGV[4]))
 redis.call('HSET', KEYS[1], 'level', string.format('%.17g', level), 'at', string.format('%.6f', t))
 redis.call('PEXPIRE', KEYS[1], math.ceil(level / rate * 1000) + 1000)
 return string.format('%.17g', level)
@@ -52,6 +103,10 @@ return string.format('%.17g', level)
 _SWEEP_EVERY = 1024
 # A bucket in the in-process store: its level and when it was last written, as two doubles.
 _BUCKET = struct.Struct("dd")
+
+
+def _milliseconds(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 class StoreUnavailable(RuntimeError):
@@ -88,7 +143,8 @@ class Store(ABC):
 
     @abstractmethod
     async def expires_in(self, key: str) -> float | None:
-        """Seconds until the key expires; None when it is missing or never expires."""
+        """Seconds until the key expires (by ``core.clock``, at most its real time left); None
+        when it is missing or never expires."""
 
     @abstractmethod
     async def delete_all(self) -> None:
@@ -105,16 +161,31 @@ class Store(ABC):
         return await self.get(key) is not None
 
 
+class _Deadline:
+    """When an in-process key ends: ``by_clock`` (``core.clock`` seconds; None for a bucket,
+    whose level drains by that clock instead) or ``real`` (monotonic), whichever comes first."""
+
+    __slots__ = ("by_clock", "real")
+
+    def __init__(self, seconds: float, *, by_clock: bool = True) -> None:
+        self.by_clock = clock.epoch_seconds() + seconds if by_clock else None
+        self.real = time.monotonic() + seconds
+
+    def left(self) -> float:
+        real = self.real - time.monotonic()
+        return real if self.by_clock is None else min(real, self.by_clock - clock.epoch_seconds())
+
+
 class MemoryStore(Store):
     """One process's store: for a single instance (and the tests). Not shared."""
 
     def __init__(self) -> None:
-        self._values: dict[str, tuple[bytes, float | None]] = {}
+        self._values: dict[str, tuple[bytes, _Deadline | None]] = {}
         self._writes = 0
 
-    def _live(self, key: str) -> tuple[bytes, float | None] | None:
+    def _live(self, key: str) -> tuple[bytes, _Deadline | None] | None:
         found = self._values.get(key)
-        if found is not None and found[1] is not None and found[1] <= time.monotonic():
+        if found is not None and found[1] is not None and found[1].left() <= 0:
             del self._values[key]
             return None
         return found
@@ -124,8 +195,7 @@ class MemoryStore(Store):
         if self._writes < _SWEEP_EVERY or self._writes < len(self._values):
             return
         self._writes = 0
-        now = time.monotonic()
-        gone = [key for key, (_, ends) in self._values.items() if ends is not None and ends <= now]
+        gone = [key for key, (_, ends) in self._values.items() if ends is not None and ends.left() <= 0]
         for key in gone:
             del self._values[key]
 
@@ -135,14 +205,14 @@ class MemoryStore(Store):
 
     async def set(self, key: str, value: str | bytes, expires_in: float | None = None) -> None:
         data = value.encode() if isinstance(value, str) else value
-        self._values[key] = (data, None if expires_in is None else time.monotonic() + expires_in)
+        self._values[key] = (data, None if expires_in is None else _Deadline(expires_in))
         self._wrote()
 
     async def incr(self, key: str, amount: int = 1, expires_in: float | None = None) -> int:
         # No await between read and write: atomic within the event loop.
         found = self._live(key)
         if found is None:
-            deadline = None if not expires_in else time.monotonic() + expires_in
+            deadline = _Deadline(expires_in) if expires_in else None
             total = amount
         else:
             total = int(found[0]) + amount
@@ -152,13 +222,13 @@ class MemoryStore(Store):
         return total
 
     async def leak(self, key: str, amount: float, per_second: float, maximum: float) -> float:
-        now = time.monotonic()
+        now = clock.epoch_seconds()
         found = self._live(key)
         level: float
         at: float
         level, at = (0.0, now) if found is None else _BUCKET.unpack(found[0])
         level = min(max(0.0, level - max(0.0, now - at) * per_second) + amount, maximum)
-        self._values[key] = (_BUCKET.pack(level, now), now + level / per_second + 1.0)
+        self._values[key] = (_BUCKET.pack(level, now), _Deadline(level / per_second + 1.0, by_clock=False))
         self._wrote()
         return level
 
@@ -169,7 +239,7 @@ class MemoryStore(Store):
         found = self._live(key)
         if found is None or found[1] is None:
             return None
-        return found[1] - time.monotonic()
+        return found[1].left()
 
     async def delete_all(self) -> None:
         self._values.clear()
@@ -197,7 +267,10 @@ class RedisStore(Store):
             retry=Retry(NoBackoff(), 1),
             health_check_interval=30,
         )
+        self._get = self._redis.register_script(_GET)
+        self._set_expiring = self._redis.register_script(_SET_EXPIRING)
         self._incr = self._redis.register_script(_INCR)
+        self._expires_in = self._redis.register_script(_EXPIRES_IN)
         self._leak = self._redis.register_script(_LEAK)
 
     def _name(self, key: str) -> str:
@@ -209,28 +282,34 @@ class RedisStore(Store):
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis did not answer: {exc}") from exc
 
+    async def _script(self, script: Any, key: str, *args: object) -> Any:
+        """Run ``script`` on ``key`` with now by ``core.clock`` as ARGV[1]."""
+        return await self._call(script(keys=[self._name(key)], args=[repr(clock.epoch_seconds()), *args]))
+
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._call(self._redis.get(self._name(key)))
+        value: bytes | None = await self._script(self._get, key)
         return value
 
     async def set(self, key: str, value: str | bytes, expires_in: float | None = None) -> None:
-        px = None if expires_in is None else max(1, round(expires_in * 1000))
-        await self._call(self._redis.set(self._name(key), value, px=px))
+        if expires_in is None:
+            await self._call(self._redis.set(self._name(key), value))
+        else:
+            await self._script(self._set_expiring, key, value, _milliseconds(expires_in))
 
     async def incr(self, key: str, amount: int = 1, expires_in: float | None = None) -> int:
-        px = 0 if not expires_in else max(1, round(expires_in * 1000))
-        return int(await self._call(self._incr(keys=[self._name(key)], args=[amount, px])))
+        px = _milliseconds(expires_in) if expires_in else 0
+        return int(await self._script(self._incr, key, amount, px))
 
     async def leak(self, key: str, amount: float, per_second: float, maximum: float) -> float:
         args = [repr(float(amount)), repr(float(per_second)), repr(float(maximum))]
-        return float(await self._call(self._leak(keys=[self._name(key)], args=args)))
+        return float(await self._script(self._leak, key, *args))
 
     async def delete(self, key: str) -> None:
         await self._call(self._redis.delete(self._name(key)))
 
     async def expires_in(self, key: str) -> float | None:
-        millis = int(await self._call(self._redis.pttl(self._name(key))))
-        return None if millis < 0 else millis / 1000
+        left = await self._script(self._expires_in, key)
+        return None if left is None else float(left)
 
     async def delete_all(self) -> None:
         async def names() -> list[Any]:

@@ -16,6 +16,11 @@ Three shapes, each one store call for a request that is let through:
 - ``LoginThrottle``: password attempts per account and per client address: a growing delay,
   then a temporary lock that looks the same whether or not the account exists.
 
+Windows, buckets and locks are timed by ``core.clock`` (through ``core.kv``): moving the test or
+emulator clock forward past a window lets a limited client through again; moving it back never
+keeps one limited longer than the window's real length. Only ``StorePause``, a wait on a dead
+store, is timed by the monotonic clock.
+
 When the store does not answer, the first two let requests through uncounted (``StorePause``):
 they protect capacity, and a Redis outage must not become an outage of the Canvas API, the
 token endpoints and Commons. The login throttle guards low-entropy passwords, so it does not:

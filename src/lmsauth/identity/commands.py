@@ -2,7 +2,7 @@
 
 Same conventions as the rest of the CLI: ``create --json`` prints one JSON object with the
 secret (shown once); errors go to stderr with exit status 1. The database helper is
-``lmsauth.command_support``, shared with the other services' groups.
+``lmsauth.core.commands``, shared with the other services' groups.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lmsauth.command_support import run_in_transaction
+from lmsauth.core.commands import run_in_transaction
 from lmsauth.identity import admin
 from lmsauth.settings import Settings
 
