@@ -16,7 +16,6 @@ import contextlib
 import functools
 import os
 import shutil
-import socket
 import threading
 import time
 import weakref
@@ -44,6 +43,7 @@ from lmsauth.core.db import Base, Database
 from lmsauth.core.keys import KeyRing
 from lmsauth.migrations import upgrade
 from lmsauth.settings import Settings
+from lmsauth.testing import free_port
 
 TEST_SECRET_KEY = "test-secret-key-not-for-production-0123456789"
 T = TypeVar("T")
@@ -406,13 +406,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
         assert test_client.portal is not None
         _RUNNING_APPS[app] = test_client.portal
         yield test_client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -16,14 +16,16 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -32,7 +34,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["Emulator", "EmulatorError", "SeededKey", "SeededUser", "start_emulator"]
+__all__ = ["Emulator", "EmulatorError", "SeededKey", "SeededUser", "ServeProcess", "start_emulator"]
 
 START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 60.0
@@ -73,11 +75,83 @@ def _seeded(text: str) -> tuple[list[SeededKey], list[SeededUser]]:
     return keys, users
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on now (another process may still take it first)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class ServeProcess:
+    """``lmsauth serve`` as a subprocess on a loopback port, its output (stdout and stderr, in
+    order) collected as it arrives. The emulator fixture starts its server with it, and so do
+    lmsauth's own tests of the served process (the CLI, two instances, outages, the docs)."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "lmsauth.cli", "serve", "--port", str(self.port), *args],
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_until(self, ready: Callable[[], object], timeout: float = 45) -> None:
+        """Poll ``ready`` (which may raise ``OSError`` while nothing listens) until it answers
+        something true; an exited process or the timeout raises, with the server's output."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._reader.join(timeout=5)
+                raise EmulatorError(f"lmsauth serve exited with {self.process.returncode}:\n{self.output}")
+            with contextlib.suppress(OSError, EmulatorError):
+                if ready():
+                    return
+            time.sleep(0.1)  # polling for start-up, not waiting out an expiry
+        raise EmulatorError(f"lmsauth serve did not become ready within {timeout} s:\n{self.output}")
+
+    def wait_until_answers(self, path: str = "/readyz", timeout: float = 45) -> None:
+        """Until ``GET path`` answers 200."""
+
+        def answers() -> bool:
+            with urllib.request.urlopen(self.url + path, timeout=2) as response:  # noqa: S310
+                return bool(response.status == 200)
+
+        self.wait_until(answers, timeout)
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM (a clean shutdown), then SIGKILL past ``timeout``; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        code = self.process.wait(timeout=10)
+        self._reader.join(timeout=5)
+        return code
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """End the process with ``sig`` (default SIGKILL: a crash, nothing cleaned up) and reap it."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        self.process.wait(timeout=15)
+        self._reader.join(timeout=5)
 
 
 @dataclass
@@ -88,7 +162,7 @@ class Emulator:
     data_dir: Path
     developer_keys: list[SeededKey]
     users: list[SeededUser]
-    process: subprocess.Popen[bytes] | None = None
+    process: ServeProcess | None = None
     offset_seconds: float = 0.0
     _env: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -231,12 +305,7 @@ class Emulator:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        self.process.stop(timeout=10)
         self.process = None
 
 
@@ -248,24 +317,19 @@ def start_emulator(data_dir: Path, seed: Path | None = None) -> Emulator:
     keys, users = _seeded(text)
     last_error = ""
     for _attempt in range(3):  # another process may take the free port before the server does
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         env = {name: value for name, value in os.environ.items() if not name.startswith("LMSAUTH_")}
         env.update(LMSAUTH_DATA_DIR=str(data_dir), LMSAUTH_PUBLIC_URL=url, LMSAUTH_LOG_LEVEL="warning")
-        command = [sys.executable, "-m", "lmsauth.cli", "serve", "--emulator", "--port", str(port)]
-        command += ["--seed", str(seed.resolve())] if seed is not None else ["--demo"]
-        log_path = data_dir / f"emulator-{port}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
+        args = ["--emulator", *(["--seed", str(seed.resolve())] if seed is not None else ["--demo"])]
+        process = ServeProcess(args, env, port)
         emulator = Emulator(url, data_dir, keys, users, process, _env=env)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and process.poll() is None:
-            with contextlib.suppress(OSError, EmulatorError):
-                emulator.clock()
-                return emulator
-            time.sleep(0.1)
-        emulator.stop()
-        last_error = log_path.read_text(errors="replace")[-2000:]
+        try:
+            process.wait_until(emulator.clock, START_TIMEOUT)
+            return emulator
+        except EmulatorError as failed:
+            emulator.stop()
+            last_error = str(failed)[-2000:]
         if "address already in use" not in last_error.lower():
             break
     raise EmulatorError(f"the lmsauth emulator did not start:\n{last_error}")

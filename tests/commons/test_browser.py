@@ -9,29 +9,18 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
+from tests.browsers import ARTIFACTS, chromium_browser
 from tests.commons.support import Lti
 from tests.conftest import LiveServer
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # A 1x1 PNG served for the test user's avatar, which lives on a host that does not exist.
 AVATAR = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkaPhfDwAEhgGAWjR9awAAAABJRU5ErkJggg=="
 )
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = pytest.mark.browser
 
@@ -40,13 +29,8 @@ pytestmark = pytest.mark.browser
 def chromium() -> Iterator[Browser]:
     """Function-scoped so that it starts after ``live_lti`` has written to the database
     (playwright's sync API keeps an event loop running in this thread)."""
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install Debian's chromium package"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium_browser() as browser:
+        yield browser
 
 
 def test_launch_terms_and_commons_page(live_server: LiveServer, live_lti: Lti, chromium: Browser) -> None:

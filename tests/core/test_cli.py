@@ -11,8 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,8 @@ from sqlalchemy import func, select, text
 
 from lmsauth.canvas.models import DeveloperKey, Login, User
 from lmsauth.settings import Settings
-from tests.conftest import Directory, free_port
+from lmsauth.testing import ServeProcess
+from tests.conftest import Directory
 from tests.flows import code_for
 
 LMSAUTH = str(Path(sys.executable).with_name("lmsauth"))
@@ -227,50 +226,22 @@ def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- serve
 
 
-class Server:
-    """``lmsauth serve`` as a subprocess, its stderr collected as it arrives."""
+class Server(ServeProcess):
+    """``lmsauth serve`` over a data folder of its own (``lmsauth.testing``'s one subprocess
+    helper), logging at ``info``."""
 
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [LMSAUTH, "serve", "--port", str(self.port), *args],
-            env=environment(data_dir, LMSAUTH_LOG_LEVEL="info", **(env or {})),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
+        super().__init__(args, environment(data_dir, LMSAUTH_LOG_LEVEL="info", **(env or {})))
 
     @property
     def stderr(self) -> str:
-        return "".join(self.lines)
+        return self.output
 
     def wait_until_up(self, timeout: float = 45) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"lmsauth serve exited:\n{self.stderr}"
-            try:
-                if httpx.get(f"{self.url}/login/oauth2/jwks", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)  # polling for start-up, not waiting out an expiry
-        raise AssertionError(f"lmsauth serve did not answer within {timeout} s:\n{self.stderr}")
+        self.wait_until_answers("/login/oauth2/jwks", timeout)
 
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=20)
-        self._reader.join(timeout=5)
-        return code
+    def stop(self, timeout: float = 20) -> int:
+        return super().stop(timeout)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -282,9 +253,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     try:
         yield server, data_dir
     finally:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(timeout=10)
+        server.kill()
 
 
 @pytest.mark.server
@@ -361,9 +330,7 @@ def test_sigterm_stops_the_server_cleanly(tmp_path: Path) -> None:
         server.wait_until_up()
         assert server.stop() in (0, -signal.SIGTERM), server.stderr
     finally:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(timeout=10)
+        server.kill()
     assert "Traceback" not in server.stderr
     assert "Application shutdown complete" in server.stderr
     assert "Finished server process" in server.stderr

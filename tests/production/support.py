@@ -12,12 +12,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 
 from lmsauth.settings import Settings
+from lmsauth.testing import ServeProcess
 from tests.conftest import free_port
 
 LMSAUTH = shutil.which("lmsauth", path=str(Path(sys.executable).parent)) or "lmsauth"
@@ -51,63 +51,30 @@ def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-class Serve:
-    """``lmsauth serve`` on a free port; stderr is collected as it arrives."""
+class Serve(ServeProcess):
+    """``lmsauth serve`` on a free port over the test's backends (``lmsauth.testing``'s one
+    subprocess helper), with an HTTP client of its own."""
 
     def __init__(
         self, settings: Settings, port: int | None = None, args: tuple[str, ...] = (), **extra_env: str
     ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [LMSAUTH, "serve", "--port", str(self.port), *args],
-            env=environment(settings, **extra_env),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        super().__init__(args, environment(settings, **extra_env), port or free_port())
         self.http = httpx.Client(base_url=self.url, follow_redirects=False, timeout=15)
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
 
     @property
     def stderr(self) -> str:
-        return "".join(self.lines)
+        return self.output
 
     def wait_until_up(self, timeout: float = 45) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"lmsauth serve exited:\n{self.stderr}"
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)  # polling for start-up, not waiting out an expiry
-        raise AssertionError(f"lmsauth serve did not become ready within {timeout} s:\n{self.stderr}")
+        self.wait_until_answers("/readyz", timeout)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15) -> int:
         self.http.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._reader.join(timeout=5)
+        return super().stop(timeout)
 
     def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
-        """End the process with ``sig`` (default SIGKILL: a crash, nothing cleaned up) and reap it."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-        self.process.wait(timeout=15)
+        super().kill(sig)
         self.http.close()
-        self._reader.join(timeout=5)
 
 
 class Proxy:
