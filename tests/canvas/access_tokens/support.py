@@ -75,3 +75,12 @@ def scope_default_key(directory: Directory, scopes: list[str]) -> None:
         )
 
     _run(directory, work)
+
+
+def execute(directory: Directory, statement: Any) -> None:
+    """Run a statement that returns no rows (an UPDATE) in the test's database."""
+
+    async def work(session: Any) -> None:
+        await session.execute(statement)
+
+    _run(directory, work)

@@ -289,7 +289,7 @@ async def visible_tokens(session: AsyncSession, user_id: int) -> list[tuple[Acce
         )
         .order_by(AccessToken.created_at, AccessToken.id)
     )
-    return [(row, key) for row, key in rows.tuples()]
+    return [(row, key) for row, key in rows]
 
 
 def _user_generated(user_id: int, key_id: int) -> tuple[Any, ...]:
