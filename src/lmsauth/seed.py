@@ -1,4 +1,4 @@
-"""Seed files: accounts, users and developer keys from TOML, loaded idempotently.
+"""Seed files: accounts, users, developer keys and manual tokens from TOML, loaded idempotently.
 
 A seed names each thing by a stable key (a user's login, a key's ``client_id`` or name), so
 loading the same file twice leaves the same state.
