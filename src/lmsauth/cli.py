@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from lmsauth.canvas import admin
+from lmsauth.canvas.access_tokens.commands import token
 from lmsauth.canvas.tool_commands import external_tool
 from lmsauth.commons.commands import commons
 from lmsauth.core import logs, metrics
@@ -276,6 +277,7 @@ def seed_command(file: Path, as_json: bool) -> None:
         "developer_keys": result.developer_keys,
         "commons_consumers": result.commons_consumers,
         "external_tools": result.external_tools,
+        "access_tokens": result.access_tokens,
     }
     _emit(
         data,
@@ -511,6 +513,7 @@ def keys_rotate(activate_in: float | None, as_json: bool) -> None:
 main.add_command(identity_client)
 main.add_command(commons)
 main.add_command(external_tool)
+main.add_command(token)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

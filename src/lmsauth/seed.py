@@ -1,4 +1,4 @@
-"""Seed files: accounts, users and developer keys from TOML, loaded idempotently.
+"""Seed files: accounts, users, developer keys and manual tokens from TOML, loaded idempotently.
 
 A seed names each thing by a stable key (a user's login, a key's ``client_id`` or name), so
 loading the same file twice leaves the same state.
@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from lmsauth.canvas import admin
 from lmsauth.canvas import tools as canvas_tools
+from lmsauth.canvas.access_tokens import seeding as token_seeding
 from lmsauth.canvas.models import DeveloperKey
 from lmsauth.canvas.tool_models import ExternalTool
 from lmsauth.commons import admin as commons_admin
@@ -33,6 +34,7 @@ class SeedResult:
     developer_keys: list[dict[str, Any]] = field(default_factory=list)
     commons_consumers: list[dict[str, Any]] = field(default_factory=list)
     external_tools: list[dict[str, Any]] = field(default_factory=list)
+    access_tokens: list[dict[str, Any]] = field(default_factory=list)
 
 
 def demo_seed_text() -> str:
@@ -44,7 +46,8 @@ def parse(text: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SeedError(f"not valid TOML: {exc}") from exc
-    unknown = set(data) - {"account", "users", "developer_keys", "commons_consumers", "external_tools"}
+    known = {"account", "users", "developer_keys", "commons_consumers", "external_tools", "access_tokens"}
+    unknown = set(data) - known
     if unknown:
         raise SeedError(f"unknown sections: {', '.join(sorted(unknown))}")
     return data
@@ -110,6 +113,8 @@ async def load(db: Database, text: str, settings: Settings | None = None) -> See
                 if secret is not None:
                     entry["client_secret"] = secret
                 result.developer_keys.append(entry)
+            # After the developer keys: a seed's explicit client_id never meets the default key.
+            result.access_tokens = await token_seeding.load_tokens(session, data.get("access_tokens", []))
             if data.get("commons_consumers") or data.get("external_tools"):
                 settings = settings or Settings()
                 await _load_lti(session, data, settings, result)

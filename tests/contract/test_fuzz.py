@@ -30,7 +30,13 @@ EXAMPLES = 24  # per operation: about 30 s for the whole module on two busy core
 
 # Operations that must not receive valid credentials: one good example would end the very
 # session or token the other operations' examples rely on.
-DESTRUCTIVE = {"DELETE /login/oauth2/token", "GET /commons/api/sessions/logout"}
+DESTRUCTIVE = {
+    "DELETE /login/oauth2/token",
+    "GET /commons/api/sessions/logout",
+    # A fuzzed id or hint may name the fuzzing token itself (revoked, or regenerated).
+    "DELETE /api/v1/users/{user_id}/tokens/{id}",
+    "PUT /api/v1/users/{user_id}/tokens/{id}",
+}
 
 
 def valid_credentials(target: FuzzTarget, operation: APIOperation) -> dict[str, Any]:

@@ -208,6 +208,21 @@ def check_people_cli(reader: Reader) -> None:
     assert f"developer key {key['client_id']} is active" in result.stderr
 
 
+def check_tokens_cli_and_api(reader: Reader) -> None:
+    output = ran(reader.run(sample("tokens-cli-and-api")))
+    made = reader.json("token.json")
+    assert set(made) == {"id", "token", "token_hint", "user_id", "purpose", "expires_at"}
+    assert made["purpose"] == "Grading script" and made["expires_at"] is None
+    created = json_lines(output)[0]
+    assert len(created["visible_token"]) == 64 and created["expires_at"] == "2099-01-31T00:00:00Z"
+    listed = json.loads(next(line for line in output.splitlines() if line.startswith("[")))
+    assert [row["visible_token"] for row in listed] == [made["token_hint"] + "..."]
+    rows = [line.split("\t") for line in output.splitlines() if "\t" in line]
+    # Earlier samples signed the same student in through OAuth: their tokens are listed too.
+    assert [row[3] for row in rows if row[2] == "User-Generated"] == ["Grading script", "Nightly sync"]
+    assert made["token"] not in output
+
+
 def check_commons_setup_by_hand(reader: Reader) -> None:
     output = ran(reader.run(sample("commons-setup-by-hand")))
     consumer = reader.json("consumer.json")
@@ -230,6 +245,7 @@ LIVE: dict[str, Callable[[Reader], None]] = {
     "commons-session-curl": check_commons_session_curl,
     "identity-dap-flow": check_identity_dap_flow,
     "people-cli": check_people_cli,
+    "tokens-cli-and-api": check_tokens_cli_and_api,
     "commons-setup-by-hand": check_commons_setup_by_hand,
 }
 OFFLINE: dict[str, Callable[[], None]] = {"pytest-plugin-example": check_pytest_plugin_example}

@@ -203,6 +203,8 @@ async def save_developer_key(
         if parsed is None or row_id(local_id(parsed)) is None:
             raise AdminError("client_id must be a positive integer below 2**31 (or a global id of it)")
         key = await session.get(DeveloperKey, local_id(parsed))
+        if key is not None and key.is_default:
+            raise AdminError(f"client_id {client_id} is the User-Generated key of manual tokens")
     secret = client_secret
     account = await root_account(session)
     if key is None:

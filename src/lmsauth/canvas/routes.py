@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from lmsauth.canvas.access_tokens.routes import access_token_routes
 from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.login import LoginPages
@@ -77,4 +78,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
         Route("/accounts/{account_id}/external_tools", tools.tool_list, methods=["GET"]),
         Route("/accounts/{account_id}/external_tools/{tool_id}", tools.launch, methods=["GET"]),
+        *access_token_routes(ctx, api),
     ]

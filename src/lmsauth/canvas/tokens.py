@@ -52,7 +52,8 @@ async def find_active_key(session: AsyncSession, raw_client_id: str | None) -> D
         return None
     key_id = row_id(local_id(client_id))
     key = await session.get(DeveloperKey, key_id) if key_id is not None else None
-    if key is None or key.workflow_state != "active":
+    # The default key ("User-Generated") holds people's manual tokens: it is no OAuth client.
+    if key is None or key.workflow_state != "active" or key.is_default:
         return None
     return key
 
@@ -208,6 +209,45 @@ async def _add_token(session: AsyncSession, key: DeveloperKey, now: datetime, **
     session.add(row)
     await session.flush()
     return IssuedToken(row, access, refresh)
+
+
+async def issue_manual_token(
+    session: AsyncSession,
+    *,
+    key: DeveloperKey,
+    user_id: int,
+    purpose: str,
+    scopes: list[str],
+    permanent_expires_at: datetime | None,
+    token: str | None = None,
+) -> IssuedToken:
+    """A person's own token on the default key (spec 11.2): no code, no 1-hour expiry (the
+    default key does not expire its tokens), only ``permanent_expires_at`` if one was chosen.
+    ``token`` gives the token text (a seed's, so that a reset restores the same token)."""
+    issued = await _add_token(
+        session,
+        key,
+        clock.now(),
+        user_id=user_id,
+        developer_key_id=key.id,
+        scopes=scopes,
+        purpose=purpose,
+        permanent_expires_at=permanent_expires_at,
+    )
+    if token is not None:
+        issued.row.token_digest = secrets.digest(token)
+        issued.row.token_hint = token[:5]
+        issued.access_token = token
+        await session.flush()
+    return issued
+
+
+def regenerate_access(row: AccessToken, key: DeveloperKey) -> str:
+    """Canvas's ``generate_token(true)``: a new access string on the same row; the old one is
+    refused at once (only the new digest is kept)."""
+    now = clock.now()
+    row.updated_at = now
+    return _new_access(row, key, now)
 
 
 async def find_by_refresh(session: AsyncSession, refresh_token: str) -> AccessToken | None:
