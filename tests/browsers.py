@@ -5,10 +5,12 @@ screenshots go."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -21,6 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -34,3 +37,32 @@ def chromium_browser() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def outside_playwright(work: Callable[[], T]) -> T:
+    """Playwright's sync API keeps an event loop running in this thread, and ``Directory``
+    runs its own (``asyncio.run``): do that work in another thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result()
+
+
+class PageProblems:
+    """Console errors (CSP violations among them) and failed or refused sub-resources."""
+
+    def __init__(self, page: Page) -> None:
+        self.messages: list[str] = []
+        self.stylesheets: list[int] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.messages.append(f"page error: {error}"))
+        page.on("requestfailed", lambda request: self.messages.append(f"failed: {request.url}"))
+        page.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type in ("error", "warning"):
+            self.messages.append(message.text)
+
+    def _response(self, response: Any) -> None:
+        if response.status >= 400:
+            self.messages.append(f"{response.status}: {response.url}")
+        if response.url.endswith(".css"):
+            self.stylesheets.append(response.status)

@@ -7,57 +7,18 @@ missing, these tests fail: they are never skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser
 
-from tests.browsers import ARTIFACTS, chromium_browser
+from tests.browsers import ARTIFACTS, PageProblems, outside_playwright
 from tests.conftest import Directory, LiveServer
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 
 pytestmark = pytest.mark.browser
-T = TypeVar("T")
-
-
-def outside_playwright(work: Callable[[], T]) -> T:
-    """Playwright's sync API keeps an event loop running in this thread, and ``Directory``
-    runs its own (``asyncio.run``): do that work in another thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(work).result()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    with chromium_browser() as browser:
-        yield browser
-
-
-class PageProblems:
-    """Console errors (CSP violations among them) and failed or refused sub-resources."""
-
-    def __init__(self, page: Page) -> None:
-        self.messages: list[str] = []
-        self.stylesheets: list[int] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.messages.append(f"page error: {error}"))
-        page.on("requestfailed", lambda request: self.messages.append(f"failed: {request.url}"))
-        page.on("response", self._response)
-
-    def _console(self, message: Any) -> None:
-        if message.type in ("error", "warning"):
-            self.messages.append(message.text)
-
-    def _response(self, response: Any) -> None:
-        if response.status >= 400:
-            self.messages.append(f"{response.status}: {response.url}")
-        if response.url.endswith(".css"):
-            self.stylesheets.append(response.status)
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])

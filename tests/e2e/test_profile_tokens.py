@@ -9,8 +9,8 @@ from canvasapi import Canvas
 from canvasapi.exceptions import InvalidAccessToken
 from playwright.sync_api import Browser
 
+from tests.browsers import ARTIFACTS, PageProblems, outside_playwright
 from tests.conftest import TEST_DATABASE_URL, Directory, LiveServer
-from tests.e2e.test_browser import ARTIFACTS, PageProblems, chromium, outside_playwright  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,7 +28,7 @@ def _template_before_the_browser(request: pytest.FixtureRequest) -> None:
 
 
 def test_make_copy_use_and_delete_a_token(
-    chromium: Browser,  # noqa: F811
+    chromium: Browser,
     live_server: LiveServer,
     directory: Directory,
 ) -> None:
@@ -85,7 +85,7 @@ def test_make_copy_use_and_delete_a_token(
 
 
 def test_without_javascript_the_token_is_shown_and_there_is_no_copy_button(
-    chromium: Browser,  # noqa: F811
+    chromium: Browser,
     live_server: LiveServer,
     directory: Directory,
 ) -> None:

@@ -14,7 +14,7 @@ from lmsauth.canvas.access_tokens import manual
 from lmsauth.canvas.access_tokens.seeding import find_user_id
 from lmsauth.canvas.admin import AdminError
 from lmsauth.canvas.models import AccessToken, local_id
-from lmsauth.command_support import run_in_transaction
+from lmsauth.core.commands import run_in_transaction
 from lmsauth.core.db import row_id
 from lmsauth.settings import Settings
 
