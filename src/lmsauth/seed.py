@@ -106,6 +106,7 @@ async def load(db: Database, text: str, settings: Settings | None = None) -> See
                     binding=str(item.get("binding", "on")),
                     icon_url=item.get("icon_url"),
                     email=item.get("email"),
+                    secret_key=settings.resolved_secret_key if settings is not None else None,
                 )
                 entry = key.summary()
                 if secret is not None:

@@ -50,7 +50,7 @@ def create(
 ) -> None:
     """Create an active developer key, bound on for the root account."""
 
-    async def work(session: AsyncSession, _settings: Settings) -> dict[str, Any]:
+    async def work(session: AsyncSession, settings: Settings) -> dict[str, Any]:
         key, secret = await service.save_developer_key(
             session,
             name=name,
@@ -60,6 +60,7 @@ def create(
             trusted=trusted,
             client_type="public" if public else "confidential",
             legacy_redirect_uri=legacy_redirect_uri,
+            secret_key=settings.resolved_secret_key,
         )
         return {**key.summary(), "client_secret": secret}
 
