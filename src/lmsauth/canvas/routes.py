@@ -8,6 +8,7 @@ from starlette.routing import BaseRoute, Route
 
 from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.oauth2 import OAuth2Provider
 from lmsauth.canvas.revocation import TokenRevocation
@@ -77,4 +78,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
         Route("/accounts/{account_id}/external_tools", tools.tool_list, methods=["GET"]),
         Route("/accounts/{account_id}/external_tools/{tool_id}", tools.launch, methods=["GET"]),
+        *developer_key_routes(ctx, api),
     ]
