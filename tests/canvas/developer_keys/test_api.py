@@ -187,12 +187,7 @@ def test_removing_a_scope_destroys_the_keys_tokens_and_adding_one_does_not(
     http: Any, admin: Caller, client: Any, directory: Directory
 ) -> None:
     body = create(http, admin, name="Scoped", redirect_uris=CALLBACK, scopes=READ_SCOPE).json()
-    http.call(
-        "POST",
-        f"{KEYS}/{body['id']}/developer_key_account_bindings",
-        admin,
-        data={"developer_key_account_binding[workflow_state]": "on"},
-    )
+    bind(http, admin, body["id"], "on")
     key = Key(str(body["id"]), body["api_key"], [CALLBACK])
     client.cookies.clear()
     token = exchange(client, key, get_code(client, key, directory.user())).json()["access_token"]
@@ -213,6 +208,16 @@ def test_removing_a_scope_destroys_the_keys_tokens_and_adding_one_does_not(
         "PUT", path, admin, data={"developer_key[scopes][]": ["url:GET|/api/v1/courses", "nonsense"]}
     )
     assert kept.json()["scopes"] == ["url:GET|/api/v1/courses"]
+
+
+def bind(http: Any, admin: Caller, key: Any, state: str) -> requests.Response:
+    response: requests.Response = http.call(
+        "POST",
+        f"{KEYS}/{key}/developer_key_account_bindings",
+        admin,
+        data={"developer_key_account_binding[workflow_state]": state},
+    )
+    return response
 
 
 def key_id(body: dict[str, Any]) -> int:
@@ -316,20 +321,10 @@ def test_bad_updates_change_nothing(http: Any, admin: Caller, directory: Directo
     for unknown in ("/api/v1/developer_keys/999999", "/api/v1/developer_keys/abc"):
         missing = http.call("PUT", unknown, admin, data={"developer_key[name]": "x"})
         assert (missing.status_code, missing.json()) == (404, NOT_FOUND)
-    bad_state = http.call(
-        "POST",
-        f"{KEYS}/{body['id']}/developer_key_account_bindings",
-        admin,
-        data={"developer_key_account_binding[workflow_state]": "sideways"},
-    )
+    bad_state = bind(http, admin, body["id"], "sideways")
     assert bad_state.status_code == 400
     assert bad_state.json()["errors"]["workflow_state"][0]["type"] == "inclusion"
-    unknown_binding = http.call(
-        "POST",
-        f"{KEYS}/999999/developer_key_account_bindings",
-        admin,
-        data={"developer_key_account_binding[workflow_state]": "on"},
-    )
+    unknown_binding = bind(http, admin, 999999, "on")
     assert unknown_binding.status_code == 404
     assert http.call("GET", "/api/v1/accounts/42/developer_keys", admin).status_code == 404
     assert http.call("GET", KEYS, admin, params={"page": "0"}).status_code == 404

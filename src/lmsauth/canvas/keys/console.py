@@ -88,6 +88,21 @@ class DeveloperKeysConsole:
             return self._message(request, who, 404, "Page Not Found", "There is no such account.")
         return who, account
 
+    async def _admin_posting(
+        self, session: AsyncSession, request: Request, form: Params | None
+    ) -> tuple[Viewer, Account, Params] | Response:
+        """``_admin``, and the form with its CSRF token checked: a refused form changes nothing."""
+        found = await self._admin(session, request)
+        if isinstance(found, Response):
+            return found
+        who, account = found
+        if form is None or not sessions.csrf_ok(who.row, form.get("authenticity_token")):
+            return self._bad_form(request, who)
+        return who, account, form
+
+    def _no_such_key(self, request: Request, who: Viewer) -> Response:
+        return self._message(request, who, 404, "Page Not Found", "There is no such developer key.")
+
     def _message(self, request: Request, who: Viewer, status: int, title: str, message: str) -> Response:
         return self._page(request, who, "message.html", status, title=title, message=message)
 
@@ -154,13 +169,11 @@ class DeveloperKeysConsole:
     async def create(self, request: Request) -> Response:
         form = await self._form(request)
         async with self.ctx.db.session(write=True) as session:
-            found = await self._admin(session, request)
+            found = await self._admin_posting(session, request, form)
             if isinstance(found, Response):
                 return found
-            who, _account = found
-            if form is None or not sessions.csrf_ok(who.row, form.get("authenticity_token")):
-                return self._bad_form(request, who)
-            values = form_changes(form)
+            who, _account, posted = found
+            values = form_changes(posted)
             try:
                 key = await service.create_key(
                     session, values, secret_key=self.ctx.settings.resolved_secret_key, user_id=who.user.id
@@ -177,7 +190,7 @@ class DeveloperKeysConsole:
             who, account = found
             key = await self._key(session, request, account)
             if key is None:
-                return self._message(request, who, 404, "Page Not Found", "There is no such developer key.")
+                return self._no_such_key(request, who)
             values = {
                 "name": key.name,
                 "redirect_uris": list(key.redirect_uris),
@@ -193,25 +206,23 @@ class DeveloperKeysConsole:
         """One of the key's forms: ``save`` its fields, set its ``binding``, or ``delete`` it."""
         form = await self._form(request)
         async with self.ctx.db.session(write=True) as session:
-            found = await self._admin(session, request)
+            found = await self._admin_posting(session, request, form)
             if isinstance(found, Response):
                 return found
-            who, account = found
-            if form is None or not sessions.csrf_ok(who.row, form.get("authenticity_token")):
-                return self._bad_form(request, who)
+            who, account, posted = found
             key = await self._key(session, request, account)
             if key is None:
-                return self._message(request, who, 404, "Page Not Found", "There is no such developer key.")
+                return self._no_such_key(request, who)
             if action == "delete":
                 await service.delete_key(session, key)
                 return self._back(request)
             if action == "binding":
-                state = form.get("state")
+                state = posted.get("state")
                 if state not in ("on", "off"):
                     return self._message(request, who, 400, "Bad request", "The state must be on or off.")
                 await service.set_binding(session, key, state)
                 return self._back(request)
-            values = form_changes(form)
+            values = form_changes(posted)
             try:
                 await service.change_key(session, key, values, drop_unknown_scopes=False)
             except KeyInvalid as exc:  # refused before anything was written
