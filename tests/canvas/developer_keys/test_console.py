@@ -64,7 +64,7 @@ def test_an_admin_creates_a_key_that_starts_off_and_shows_its_secret(
     page = browser.get(f"{PAGES}/new")
     assert page.status_code == 200
     for field in ("key-name", "key-redirect-uris", "key-scopes", "key-require-scopes", "key-audience"):
-        assert f'<label for="{field}"' in page.text
+        assert f'for="{field}"' in page.text and f'id="{field}"' in page.text
     assert page.headers["content-security-policy"] and page.headers["x-frame-options"] == "DENY"
     created = create_on_console(browser, require_scopes="1")
     assert created.status_code == 303
