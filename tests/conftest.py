@@ -38,6 +38,7 @@ import lmsauth.models  # noqa: F401  (every table, for emptying the PostgreSQL d
 from lmsauth.app import create_app
 from lmsauth.canvas import admin
 from lmsauth.canvas import context as canvas_context
+from lmsauth.canvas.keys import service as keys_service
 from lmsauth.core import clock, secrets
 from lmsauth.core.db import Base, Database
 from lmsauth.core.keys import KeyRing
@@ -348,7 +349,9 @@ class Directory:
         uris = redirect_uris or ["https://app.example.com/callback"]
 
         async def work(session: Any) -> Key:
-            key, secret = await admin.save_developer_key(session, name=name, redirect_uris=uris, **extra)
+            key, secret = await keys_service.save_developer_key(
+                session, name=name, redirect_uris=uris, **extra
+            )
             assert secret is not None
             return Key(key.client_id, secret, uris)
 
@@ -357,7 +360,7 @@ class Directory:
 
     def set_key_state(self, client_id: str, state: str) -> None:
         async def work(session: Any) -> None:
-            await admin.set_developer_key_state(session, client_id, state)
+            await keys_service.set_developer_key_state(session, client_id, state)
 
         run(self._in_session(work))
 

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lmsauth.canvas import admin
 from lmsauth.canvas.access_tokens.commands import token
+from lmsauth.canvas.keys.commands import developer_key
 from lmsauth.canvas.tool_commands import external_tool
 from lmsauth.commons.commands import commons
 from lmsauth.core import logs, metrics
@@ -342,99 +343,6 @@ def user_unsuspend(login: str) -> None:
     _set_suspended(login, False)
 
 
-# ---------------------------------------------------------------------------- developer keys
-
-
-@main.group("developer-key")
-def developer_key() -> None:
-    """OAuth clients (Canvas developer keys)."""
-
-
-@developer_key.command("create")
-@click.option("--name", required=True)
-@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
-@click.option(
-    "--legacy-redirect-uri",
-    default=None,
-    help="Host for Canvas's lenient domain rule (default: the first --redirect-uri).",
-)
-@click.option("--scope", "scopes", multiple=True)
-@click.option("--require-scopes", is_flag=True)
-@click.option("--trusted", is_flag=True, help="Skip the consent page.")
-@click.option("--public", is_flag=True, help="A public client (PKCE, no secret needed).")
-@click.option("--json", "as_json", is_flag=True)
-def developer_key_create(
-    name: str,
-    redirect_uris: tuple[str, ...],
-    legacy_redirect_uri: str | None,
-    scopes: tuple[str, ...],
-    require_scopes: bool,
-    trusted: bool,
-    public: bool,
-    as_json: bool,
-) -> None:
-    """Create an active developer key, bound on for the root account."""
-
-    async def work(database: Database) -> dict[str, Any]:
-        async with database.session(write=True) as session:
-            key, secret = await admin.save_developer_key(
-                session,
-                name=name,
-                redirect_uris=list(redirect_uris),
-                scopes=list(scopes),
-                require_scopes=require_scopes,
-                trusted=trusted,
-                client_type="public" if public else "confidential",
-                legacy_redirect_uri=legacy_redirect_uri,
-            )
-            return {**key.summary(), "client_secret": secret}
-
-    data = _run(work)
-    _emit(data, as_json, f"client_id={data['client_id']}\nclient_secret={data['client_secret']}")
-
-
-@developer_key.command("list")
-@click.option("--json", "as_json", is_flag=True)
-def developer_key_list(as_json: bool) -> None:
-    """List developer keys (secrets are never shown again)."""
-
-    async def work(database: Database) -> list[dict[str, Any]]:
-        async with database.session() as session:
-            return await admin.list_developer_keys(session)
-
-    keys = _run(work)
-    if as_json:
-        click.echo(json.dumps(keys, sort_keys=True))
-        return
-    for key in keys:
-        click.echo(
-            f"{key['client_id']}\t{key['workflow_state']}\t{key['name']}\t{' '.join(key['redirect_uris'])}"
-        )
-
-
-def _set_state(client_id: str, state: str) -> None:
-    async def work(database: Database) -> None:
-        async with database.session(write=True) as session:
-            await admin.set_developer_key_state(session, client_id, state)
-
-    _run(work)
-    click.echo(f"developer key {client_id} is {state}", err=True)
-
-
-@developer_key.command("deactivate")
-@click.argument("client_id")
-def developer_key_deactivate(client_id: str) -> None:
-    """Deactivate a key: its tokens stop working at once; activate restores them."""
-    _set_state(client_id, "inactive")
-
-
-@developer_key.command("activate")
-@click.argument("client_id")
-def developer_key_activate(client_id: str) -> None:
-    """Reactivate a deactivated key."""
-    _set_state(client_id, "active")
-
-
 # ---------------------------------------------------------------------------- signing keys
 
 
@@ -514,6 +422,7 @@ main.add_command(identity_client)
 main.add_command(commons)
 main.add_command(external_tool)
 main.add_command(token)
+main.add_command(developer_key)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from lmsauth.canvas import admin
 from lmsauth.canvas import tools as canvas_tools
 from lmsauth.canvas.access_tokens import seeding as token_seeding
+from lmsauth.canvas.keys import service as keys_service
 from lmsauth.canvas.models import DeveloperKey
 from lmsauth.canvas.tool_models import ExternalTool
 from lmsauth.commons import admin as commons_admin
@@ -93,7 +94,7 @@ async def load(db: Database, text: str, settings: Settings | None = None) -> See
                         select(DeveloperKey).where(DeveloperKey.name == str(item["name"]))
                     )
                     client_id = existing.client_id if existing is not None else None
-                key, secret = await admin.save_developer_key(
+                key, secret = await keys_service.save_developer_key(
                     session,
                     name=str(item["name"]),
                     redirect_uris=_str_list(item, "redirect_uris"),
@@ -108,6 +109,7 @@ async def load(db: Database, text: str, settings: Settings | None = None) -> See
                     binding=str(item.get("binding", "on")),
                     icon_url=item.get("icon_url"),
                     email=item.get("email"),
+                    secret_key=settings.resolved_secret_key if settings is not None else None,
                 )
                 entry = key.summary()
                 if secret is not None:

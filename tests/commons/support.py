@@ -15,6 +15,7 @@ from oauthlib.oauth1 import SIGNATURE_TYPE_BODY, Client
 
 from lmsauth.canvas import admin as canvas_admin
 from lmsauth.canvas import tools
+from lmsauth.canvas.keys import service as keys_service
 from lmsauth.commons import admin as commons_admin
 from lmsauth.core import clock
 from lmsauth.settings import Settings
@@ -105,7 +106,7 @@ class Lti:
                 locale="fr",
             )
             uris = ["https://app.example.com/callback"]
-            key, secret = await canvas_admin.save_developer_key(
+            key, secret = await keys_service.save_developer_key(
                 session, name="Test Integration", redirect_uris=uris
             )
             assert secret is not None

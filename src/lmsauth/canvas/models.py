@@ -87,7 +87,8 @@ class Login(Base):
 
 
 class DeveloperKey(Base):
-    """An OAuth client. Its ``client_id`` is its global id; its secret is kept as a digest."""
+    """An OAuth client. Its ``client_id`` is its global id; its secret is checked by digest and
+    kept sealed for admins to read."""
 
     __tablename__ = "developer_keys"
 
@@ -97,6 +98,8 @@ class DeveloperKey(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True
     )
     secret_digest: Mapped[str] = mapped_column(String(64))
+    # The same secret, sealed (``canvas.keys.service``): Canvas shows it to admins as ``api_key``.
+    secret_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
     redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
     redirect_uri: Mapped[str | None] = mapped_column(String(4096), nullable=True)
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)

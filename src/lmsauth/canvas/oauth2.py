@@ -25,7 +25,8 @@ from lmsauth.canvas.errors import (
     oauth_error,
     unknown_client,
 )
-from lmsauth.canvas.models import AccessToken, BrowserSession, DeveloperKey, User
+from lmsauth.canvas.keys import client_credentials as client_credentials_grant
+from lmsauth.canvas.models import AccessToken, Account, BrowserSession, DeveloperKey, User
 from lmsauth.canvas.people import usable_user
 from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
 from lmsauth.core import clock, metrics, secrets
@@ -372,8 +373,12 @@ class OAuth2Provider:
                 session, credentials, gate, public_allowed=public_allowed, strict=self.ctx.strict
             )
             if grant_type == "client_credentials":
-                # Spec 5.6: keys without client_credentials_audience=external cannot use it.
-                raise oauth_error("invalid_request", "assertion method not supported for this grant_type")
+                owner = await session.get(Account, key.account_id) if key.account_id is not None else None
+                issued = await client_credentials_grant.grant(
+                    self.ctx.keyring, self.ctx.settings.public_url, key, owner, params
+                )
+                metrics.token_issued("canvas_token_client_credentials")
+                return JSONResponse(issued, headers=NO_STORE)
             try:
                 if grant_type == "authorization_code":
                     result = await self._redeem_code(session, key, params)

@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 from lmsauth.canvas.access_tokens.routes import access_token_routes
 from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.oauth2 import OAuth2Provider
 from lmsauth.canvas.revocation import TokenRevocation
@@ -79,4 +80,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         Route("/accounts/{account_id}/external_tools", tools.tool_list, methods=["GET"]),
         Route("/accounts/{account_id}/external_tools/{tool_id}", tools.launch, methods=["GET"]),
         *access_token_routes(ctx, api),
+        *developer_key_routes(ctx, api),
     ]
