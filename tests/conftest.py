@@ -442,3 +442,16 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chromium(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Headless Chromium for a module's browser tests (``tests/browsers.py``). Playwright's
+    sync API keeps an event loop running in this thread, where ``asyncio.run`` then fails: the
+    SQLite template is made first."""
+    from tests.browsers import chromium_browser  # playwright is loaded by browser tests only
+
+    if not TEST_DATABASE_URL:
+        request.getfixturevalue("template_db")
+    with chromium_browser() as browser:
+        yield browser

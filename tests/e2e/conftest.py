@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
-from playwright.sync_api import Browser
 
 from lmsauth.core import clock
-from tests.browsers import chromium_browser
 from tests.conftest import LiveServer
 
 CALLBACK = "https://client.example/callback"
@@ -124,10 +121,3 @@ def issue_token(
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    """Headless Chromium for the module's browser tests (``tests/browsers.py``)."""
-    with chromium_browser() as browser:
-        yield browser

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
+from tests.browsers import ARTIFACTS, PageProblems, outside_playwright
 from tests.canvas.developer_keys.conftest import ADMIN
 from tests.conftest import Directory, LiveServer
-from tests.e2e.test_browser import ARTIFACTS, OOB, PageProblems, outside_playwright
-from tests.e2e.test_browser import chromium as chromium  # the fixture
+from tests.e2e.test_browser import OOB
 
 SHOTS = ARTIFACTS / "developer_keys"
 pytestmark = pytest.mark.browser
