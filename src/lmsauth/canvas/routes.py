@@ -10,6 +10,7 @@ from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.oauth2 import OAuth2Provider
+from lmsauth.canvas.people.routes import people_routes
 from lmsauth.canvas.revocation import TokenRevocation
 from lmsauth.canvas.tools import ExternalTools
 
@@ -77,4 +78,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         Route("/.well-known/oauth-authorization-server", metadata, methods=["GET"]),
         Route("/accounts/{account_id}/external_tools", tools.tool_list, methods=["GET"]),
         Route("/accounts/{account_id}/external_tools/{tool_id}", tools.launch, methods=["GET"]),
+        *people_routes(api),
     ]
