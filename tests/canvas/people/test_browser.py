@@ -3,22 +3,33 @@ that person then cannot sign in. Screenshots go under ``test-artifacts/people/``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.canvas.people.conftest import ADMIN_PASSWORD
 from tests.conftest import Directory, LiveServer
-from tests.e2e.test_browser import ARTIFACTS, PageProblems, chromium, outside_playwright
+from tests.e2e.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PageProblems, outside_playwright
 
 pytestmark = pytest.mark.browser
-__all__ = ["chromium"]
+
+
+@pytest.fixture
+def chromium(live_server: LiveServer, directory: Directory) -> Iterator[Browser]:
+    """Debian's Chromium, started after the test's database and server: playwright runs an
+    event loop in this thread, and the backends' session fixtures need it free when they start."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def test_admin_adds_and_suspends_a_person_who_then_cannot_sign_in(
-    template_db: object, chromium: Browser, live_server: LiveServer, directory: Directory
+    chromium: Browser, live_server: LiveServer, directory: Directory
 ) -> None:
-    """``template_db`` (session-scoped) is asked for first so that it is migrated before the
-    module's Chromium starts playwright's event loop in this thread."""
     outside_playwright(
         lambda: directory.user(
             login="admin@example.edu", password=ADMIN_PASSWORD, name="Ada Admin", admin=True
