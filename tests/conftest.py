@@ -447,11 +447,12 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
 @pytest.fixture(scope="module")
 def chromium(request: pytest.FixtureRequest) -> Iterator[Any]:
     """Headless Chromium for a module's browser tests (``tests/browsers.py``). Playwright's
-    sync API keeps an event loop running in this thread, where ``asyncio.run`` then fails: the
-    SQLite template is made first."""
+    sync API keeps an event loop running in this thread, where ``asyncio.run`` then fails."""
     from tests.browsers import chromium_browser  # playwright is loaded by browser tests only
 
-    if not TEST_DATABASE_URL:
-        request.getfixturevalue("template_db")
+    # The backends' session fixtures run asyncio.run: before the browser, never under it.
+    request.getfixturevalue("postgres_databases" if TEST_DATABASE_URL else "template_db")
+    if TEST_REDIS_URL:
+        request.getfixturevalue("redis_reachable")
     with chromium_browser() as browser:
         yield browser

@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lmsauth.canvas import admin
 from lmsauth.canvas.access_tokens.commands import token
 from lmsauth.canvas.keys.commands import developer_key
+from lmsauth.canvas.people.commands import user
 from lmsauth.canvas.tool_commands import external_tool
 from lmsauth.commons.commands import commons
 from lmsauth.core import logs, metrics
@@ -287,62 +288,6 @@ def seed_command(file: Path, as_json: bool) -> None:
     )
 
 
-# ---------------------------------------------------------------------------- users
-
-
-@main.group()
-def user() -> None:
-    """Canvas users and their logins."""
-
-
-@user.command("create")
-@click.option("--login", required=True)
-@click.option("--password", required=True)
-@click.option("--name", required=True)
-@click.option("--email", default=None)
-@click.option("--admin", "is_admin", is_flag=True)
-@click.option("--json", "as_json", is_flag=True)
-def user_create(
-    login: str, password: str, name: str, email: str | None, is_admin: bool, as_json: bool
-) -> None:
-    """Create a user who signs in with LOGIN and PASSWORD."""
-
-    async def work(database: Database) -> dict[str, Any]:
-        async with database.session(write=True) as session:
-            found, created = await admin.upsert_user(
-                session, login=login, password=password, name=name, admin=is_admin, email=email
-            )
-            if not created:
-                raise admin.AdminError(f"a user with login {login} already exists")
-            return {"id": found.id, "login": login, "name": found.name}
-
-    data = _run(work)
-    _emit(data, as_json, f"created user {data['id']} ({login})")
-
-
-def _set_suspended(login: str, suspended: bool) -> None:
-    async def work(database: Database) -> None:
-        async with database.session(write=True) as session:
-            await admin.set_user_suspended(session, login, suspended)
-
-    _run(work)
-    click.echo(f"user with login {login} is {'suspended' if suspended else 'active'}", err=True)
-
-
-@user.command("suspend")
-@click.argument("login")
-def user_suspend(login: str) -> None:
-    """Suspend every login of the user with LOGIN: sign-in, tokens and sessions stop working."""
-    _set_suspended(login, True)
-
-
-@user.command("unsuspend")
-@click.argument("login")
-def user_unsuspend(login: str) -> None:
-    """Reactivate the user's suspended logins: their tokens work again."""
-    _set_suspended(login, False)
-
-
 # ---------------------------------------------------------------------------- signing keys
 
 
@@ -418,6 +363,7 @@ def keys_rotate(activate_in: float | None, as_json: bool) -> None:
     _emit(data, as_json, f"new signing key {data['kid']}: signs from {data['activates_at']}")
 
 
+main.add_command(user)
 main.add_command(identity_client)
 main.add_command(commons)
 main.add_command(external_tool)

@@ -182,17 +182,19 @@ def test_they_cannot_sign_in(client: TestClient, settings: Settings, user: Perso
     assert not signed_in(client)
 
 
-@pytest.mark.parametrize("state", STATES)
-def test_an_admin_finds_no_such_user(
-    client: TestClient, settings: Settings, directory: Directory, key: Key, state: str
+def test_an_admin_finds_no_deleted_user_and_still_manages_a_suspended_one(
+    client: TestClient, settings: Settings, directory: Directory, key: Key
 ) -> None:
-    """``GET /api/v1/users/:id`` answers 404 for them, as for an id nobody has."""
+    """``GET /api/v1/users/:id`` answers 404 for a deleted user, as for an id nobody has; a
+    suspended user is still there for an admin to manage (and unsuspend), as in Canvas."""
     admin_user = directory.user(login="admin@example.edu", name="Ada Admin", admin=True)
     other = directory.user(login="other@example.edu", name="Olly Other")
     token = issue_tokens(client, key, admin_user)["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get(f"/api/v1/users/{other.id}", headers=headers).status_code == 200
-    make(settings, other, state)
+    make(settings, other, "suspended")
+    assert client.get(f"/api/v1/users/{other.id}", headers=headers).status_code == 200
+    make(settings, other, "deleted")
     response = client.get(f"/api/v1/users/{other.id}", headers=headers)
     assert response.status_code == 404
     assert response.json() == client.get("/api/v1/users/999999", headers=headers).json()

@@ -60,7 +60,16 @@ def stored(data_dir: Path, statement: Any) -> list[Any]:
 
 
 def test_user_create_prints_one_object_and_refuses_a_duplicate(tmp_path: Path) -> None:
-    args = ["user", "create", "--login", "ada@example.edu", "--password", "pw-1234", "--name", "Ada Lovelace"]
+    args = [
+        "user",
+        "create",
+        "--login",
+        "ada@example.edu",
+        "--password",
+        "pw-123456",
+        "--name",
+        "Ada Lovelace",
+    ]
     created = one_json_object(lmsauth(tmp_path, *args, "--json"))
     assert set(created) == {"id", "login", "name"}
     assert created["login"] == "ada@example.edu"
@@ -76,7 +85,16 @@ def test_user_create_prints_one_object_and_refuses_a_duplicate(tmp_path: Path) -
 
 
 def test_user_suspend_and_unsuspend_change_every_login_of_the_user(tmp_path: Path) -> None:
-    args = ["user", "create", "--login", "ada@example.edu", "--password", "pw-1234", "--name", "Ada Lovelace"]
+    args = [
+        "user",
+        "create",
+        "--login",
+        "ada@example.edu",
+        "--password",
+        "pw-123456",
+        "--name",
+        "Ada Lovelace",
+    ]
     assert lmsauth(tmp_path, *args).returncode == 0
     suspended = lmsauth(tmp_path, "user", "suspend", "ADA@example.edu")
     assert suspended.returncode == 0, suspended.stderr

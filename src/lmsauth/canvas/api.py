@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from lmsauth.canvas import scopes as scope_rules
 from lmsauth.canvas.bearer import Bearer, BearerUser, authenticate, needs_touch, touch
@@ -16,15 +16,13 @@ from lmsauth.canvas.errors import (
     bad_request,
     insufficient_scopes,
     invalid_access_token,
-    not_found,
     rate_limit_exceeded,
     unauthenticated,
-    unauthorized,
 )
-from lmsauth.canvas.models import User, local_id
+from lmsauth.canvas.models import User
 from lmsauth.canvas.oauth2 import bearer_token
-from lmsauth.canvas.people import usable_user
-from lmsauth.core.db import row_id
+from lmsauth.canvas.people.api import PeopleApi
+from lmsauth.canvas.people.users import parse_id
 from lmsauth.core.errors import BadParameters, WireError
 from lmsauth.core.web import ORJSONResponse, Params, read_params
 
@@ -59,6 +57,7 @@ def user_profile(user: User | BearerUser, includes: set[str]) -> dict[str, Any]:
 class CanvasApi:
     def __init__(self, ctx: CanvasContext) -> None:
         self.ctx = ctx
+        self.people = PeopleApi(ctx)
 
     def protected(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         """Spec 7.1 to 7.4: find the Bearer token, check it, enforce ``url:`` scopes."""
@@ -101,23 +100,13 @@ class CanvasApi:
             return bad_request(exc.message).response()
 
     async def show_user(self, request: Request, bearer: Bearer, params: Params) -> Response:
-        """GET /api/v1/users/:id, where ``self`` is the caller."""
+        """GET /api/v1/users/:id: ``self`` is the caller, answered from the token's read alone;
+        any other id is the Users API's (``people.api``: the user themself or an admin)."""
         raw = request.path_params["user_id"]
         includes = set(_include_values(params))
-        if raw == "self":
+        if raw == "self" or parse_id(raw) == bearer.user.id:
             return ORJSONResponse(user_profile(bearer.user, includes))
-        if not raw.isdigit() or len(raw) > 19:
-            raise not_found()
-        user_id = row_id(local_id(int(raw)))
-        if user_id is None:
-            raise not_found()
-        async with self.ctx.db.session() as session:
-            user = await usable_user(session, user_id)
-        if user is None:
-            raise not_found()
-        if user.id != bearer.user.id and not bearer.user.is_admin:
-            raise unauthorized()
-        return JSONResponse(user_profile(user, includes))
+        return await self.people.show_user(bearer, raw, includes)
 
 
 def _include_values(params: Params) -> list[str]:

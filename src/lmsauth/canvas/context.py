@@ -19,6 +19,7 @@ from lmsauth.settings import Profile, Settings
 
 PAGES = Path(__file__).parent / "pages"
 SHARED_PAGES = Path(__file__).parent.parent / "core" / "pages"
+PEOPLE_PAGES = Path(__file__).parent / "people" / "pages"
 
 
 @dataclass
@@ -27,7 +28,7 @@ class CanvasContext:
     db: Database
     keyring: KeyRing
     limits: RateLimits
-    pages: Environment = field(default_factory=lambda: templates(PAGES, SHARED_PAGES))
+    pages: Environment = field(default_factory=lambda: templates(PAGES, PEOPLE_PAGES, SHARED_PAGES))
 
     @property
     def strict(self) -> bool:

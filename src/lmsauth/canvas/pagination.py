@@ -55,11 +55,18 @@ class PageRequest:
         return (self.page - 1) * self.per_page
 
 
+def _last(params: Params, name: str) -> str | None:
+    """Rails keeps the last of a repeated query parameter, and canvasapi repeats ``per_page``
+    (its own and the caller's) whenever a caller gives one."""
+    values = params.get_all(name)
+    return values[-1] if values else None
+
+
 def page_request(params: Params, *, default_per_page: int = DEFAULT_PER_PAGE) -> PageRequest:
     """The page asked for; a ``page`` that is not a positive integer is Canvas's 404."""
-    raw_per_page = params.get("per_page")
+    raw_per_page = _last(params, "per_page")
     per_page = default_per_page if raw_per_page is None else _ruby_to_i(raw_per_page)
-    raw_page = params.get("page")
+    raw_page = _last(params, "page")
     if raw_page is None or raw_page == "":
         page = 1
     elif raw_page.strip().isdigit() and int(raw_page.strip()[:19]) > 0:

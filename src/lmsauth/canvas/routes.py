@@ -12,6 +12,7 @@ from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.oauth2 import OAuth2Provider
+from lmsauth.canvas.people.routes import people_routes
 from lmsauth.canvas.revocation import TokenRevocation
 from lmsauth.canvas.tools import ExternalTools
 
@@ -81,4 +82,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         Route("/accounts/{account_id}/external_tools/{tool_id}", tools.launch, methods=["GET"]),
         *access_token_routes(ctx, api),
         *developer_key_routes(ctx, api),
+        *people_routes(api),
     ]

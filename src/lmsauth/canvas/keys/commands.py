@@ -1,7 +1,7 @@
 """``lmsauth developer-key ...``: OAuth clients made and changed from the command line.
 
 The group is added to the main command by ``lmsauth.cli``, which a service never imports, so it
-opens its own database through ``lmsauth.command_support``.
+opens its own database through ``lmsauth.core.commands``.
 """
 
 from __future__ import annotations
