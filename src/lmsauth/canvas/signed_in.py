@@ -18,6 +18,8 @@ from lmsauth.canvas import sessions
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.models import BrowserSession, User
 from lmsauth.canvas.people import usable_user
+from lmsauth.core.errors import BadParameters
+from lmsauth.core.web import Params, read_params
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +62,32 @@ def not_authorized_page(ctx: CanvasContext, request: Request, who: Viewer) -> Re
         title="Unauthorized",
         message="You are not authorized to perform that action.",
     )
+
+
+FORM_EXPIRED = "The form expired or was not sent from this site. Go back, reload and try again."
+
+
+async def checked_form(
+    ctx: CanvasContext, request: Request, who: Viewer, section: str | None = None
+) -> Params | Response:
+    """A signed-in page's posted form, or the page that refuses it: 400 for a form that cannot
+    be read, 422 when its ``authenticity_token`` is not the session's (nothing is changed)."""
+    try:
+        form = await read_params(request, query=False)
+        presented = form.get("authenticity_token")
+    except BadParameters as exc:
+        return page(
+            ctx, request, who, "message.html", 400, section=section, title="Bad request", message=exc.message
+        )
+    if not sessions.csrf_ok(who.row, presented):
+        return page(
+            ctx,
+            request,
+            who,
+            "message.html",
+            422,
+            section=section,
+            title="Invalid form",
+            message=FORM_EXPIRED,
+        )
+    return form

@@ -16,14 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lmsauth.canvas import sessions, signed_in
+from lmsauth.canvas import signed_in
 from lmsauth.canvas.access_tokens import manual
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.models import AccessToken, DeveloperKey, Login
 from lmsauth.core.errors import BadParameters
-from lmsauth.core.web import Params, read_params
+from lmsauth.core.web import Params
 
-FORM_EXPIRED = "The form expired or was not sent from this site. Go back, reload and try again."
 SETTINGS = "/profile/settings"
 
 
@@ -62,15 +61,7 @@ class ProfilePages:
         )
 
     async def _form(self, request: Request, who: signed_in.Viewer) -> Params | Response:
-        """The posted form, or the page that refuses it (bad form, missing or wrong CSRF)."""
-        try:
-            form = await read_params(request, query=False)
-            presented = form.get("authenticity_token")
-        except BadParameters as exc:
-            return self._message(request, who, 400, "Bad request", exc.message)
-        if not sessions.csrf_ok(who.row, presented):
-            return self._message(request, who, 422, "Invalid form", FORM_EXPIRED)
-        return form
+        return await signed_in.checked_form(self.ctx, request, who, section="profile")
 
     async def _own(
         self, session: AsyncSession, who: signed_in.Viewer, raw: str

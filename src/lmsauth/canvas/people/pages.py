@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from lmsauth.canvas import admin, sessions, signed_in
+from lmsauth.canvas import admin, signed_in
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.pagination import PageRequest, page_request
 from lmsauth.canvas.people import users
@@ -67,17 +67,7 @@ class PeoplePages:
         )
 
     async def _form(self, request: Request, session: AsyncSession, who: Viewer) -> Params | Response:
-        """The posted form, if its authenticity token is the session's."""
-        try:
-            form = await read_params(request, query=False)
-            presented = form.get("authenticity_token")
-        except BadParameters:
-            return self._message(request, who, 400, "Bad request", "The form could not be read.")
-        if not sessions.csrf_ok(who.row, presented):
-            return self._message(
-                request, who, 422, "Form expired", "The form expired. Go back, reload the page and try again."
-            )
-        return form
+        return await signed_in.checked_form(self.ctx, request, who, section="people")
 
     # ------------------------------------------------------------------------ list
 
