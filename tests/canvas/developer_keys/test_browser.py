@@ -28,7 +28,11 @@ def shot(page: Page, name: str) -> None:
 def log_in(page: Page, base: str, login: str, password: str) -> None:
     page.get_by_label("Email").fill(login)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log In").click()
+    # Wait for the page the sign-in leads to, so that the next goto cannot abort it (an aborted
+    # navigation is a failed request to PageProblems).
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log In").click()
+    page.wait_for_load_state()
 
 
 # The template database is made with ``asyncio.run``, which cannot run once playwright's loop
