@@ -7,7 +7,7 @@ import jwt as pyjwt
 from lmsauth.canvas.tool_models import ExternalTool
 from lmsauth.canvas.tools import find_tool, standard_url
 from lmsauth.core import clock
-from tests.commons.support import CONSUMER_KEY, SHARED_SECRET, Lti, accept_terms, form_fields
+from tests.commons.support import CONSUMER_KEY, SHARED_SECRET, Lti, accept_terms, form_fields, launch_and_accept
 from tests.flows import log_in
 
 NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
@@ -41,6 +41,21 @@ def test_jwt_carries_the_launch_for_the_tokens_user(client, lti: Lti) -> None:
     assert claims["user_image"] == "https://avatars.example/sam.png"
     assert claims["tool_consumer_instance_guid"].endswith(":canvas-lms")
     assert all(isinstance(value, str) for name, value in claims.items() if name != "iat")
+
+
+def test_two_tokens_in_one_second_each_open_a_session(client, lti: Lti, monkeypatch) -> None:
+    """Commons lets one JWT open one session; Canvas's claims alone would make two tokens for one
+    user in one second the same bytes, so the second would be refused as a replay."""
+    launch_and_accept(client, lti)
+    token = lti.access_token(client)
+    monkeypatch.setattr(clock, "_frozen", clock.now())  # both tokens carry the same iat
+    first, second = (_jwt(client, token, tool_launch_url=lti.launch_url).json()["jwt_token"] for _ in "12")
+    assert first != second
+    for encoded in (first, second):
+        assert pyjwt.decode(encoded, SHARED_SECRET, algorithms=["HS256"])["iat"] == clock.timestamp()
+        client.cookies.clear()
+        created = client.post("/commons/api/sessions", json={"jwt_token": encoded})
+        assert created.status_code == 201, created.text
 
 
 def test_jwt_needs_a_bearer_token(client, lti: Lti) -> None:

@@ -6,7 +6,10 @@ Canvas signs LTI 1.1 launches with OAuth 1.0a HMAC-SHA1 (body signature, RFC 584
 ``Lti::LtiOutboundAdapter`` for an account context (spec C6 lists them as indicative).
 ``jwt_token`` is the same launch without ``oauth_*`` plus ``consumer_key`` and ``iat``,
 signed HS256 with the tool's shared secret and with no ``exp``, as
-``Canvas::Security.create_jwt(params, nil, tool.shared_secret)`` does.
+``Canvas::Security.create_jwt(params, nil, tool.shared_secret)`` does. lmsauth adds one claim
+Canvas does not: a random ``jti``. Without it two tokens for one user in one second are the same
+bytes, and Commons' replay guard (one JWT, one session) would refuse the second; a client reads
+the token as opaque, so the extra claim costs it nothing (docs/fidelity.md).
 """
 
 from __future__ import annotations
@@ -259,6 +262,7 @@ def jwt_token(tool: ExternalTool, secret: str, params: dict[str, str]) -> str:
     claims: dict[str, Any] = {k: v for k, v in params.items() if not k.startswith("oauth_")}
     claims["consumer_key"] = tool.consumer_key
     claims["iat"] = clock.timestamp()
+    claims["jti"] = uuid.uuid4().hex  # two tokens are never the same bytes (module docstring)
     with warnings.catch_warnings():
         # Canvas signs with whatever secret the tool was installed with, however short.
         warnings.simplefilter("ignore", InsecureKeyLengthWarning)
