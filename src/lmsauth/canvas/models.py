@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any
@@ -29,12 +30,19 @@ def _uuid() -> str:
     return uuid.uuid4().hex + uuid.uuid4().hex[:8]
 
 
+def _opaque_identifier() -> str:
+    return secrets.token_hex(20)
+
+
 class Account(Base):
     __tablename__ = "accounts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     uuid: Mapped[str] = mapped_column(String(40), unique=True, default=_uuid)
+    # Canvas's ``Lti::Asset.opaque_identifier_for(account)``: LTI's ``context.id`` and the tail
+    # of an account deployment's id (spec lti13.md 1.2).
+    lti_context_id: Mapped[str] = mapped_column(String(40), unique=True, default=_opaque_identifier)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
 
 
@@ -121,6 +129,14 @@ class DeveloperKey(Base):
     # Canvas's ``DeveloperKey.default``: the key of tokens a person makes on their profile.
     is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # LTI 1.3 (spec lti13.md 1.1): an LTI key holds the tool's configuration (Canvas's
+    # ``Lti::ToolConfiguration`` settings: oidc_initiation_url, target_link_uri, scopes,
+    # extensions with placements and privacy level, custom_fields) and the tool's public key,
+    # inline or by URL, for client assertions and deep-linking responses.
+    is_lti_key: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    tool_configuration: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    public_jwk: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    public_jwk_url: Mapped[str | None] = mapped_column(String(4096), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 

@@ -32,6 +32,15 @@ class ExternalTool(Base):
     privacy_level: Mapped[str] = mapped_column(String(20), default="anonymous")
     custom_fields: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     workflow_state: Mapped[str] = mapped_column(String(20), default="active")
+    # LTI 1.3: a tool installed from an LTI developer key ("By Client ID"), in the account or in
+    # one course. Its deployment id is ``f"{id}:{context.lti_context_id}"`` (spec lti13.md 1.2).
+    lti_version: Mapped[str] = mapped_column(String(8), default="1.1", server_default="1.1")
+    developer_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("developer_keys.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    course_id: Mapped[int | None] = mapped_column(
+        ForeignKey("courses.id", ondelete="CASCADE"), nullable=True, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock.now, onupdate=clock.now)
 
