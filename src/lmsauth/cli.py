@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lmsauth.canvas import admin
 from lmsauth.canvas.access_tokens.commands import token
+from lmsauth.canvas.courses.commands import course, enrollment
 from lmsauth.canvas.keys.commands import developer_key
 from lmsauth.canvas.people.commands import user
 from lmsauth.canvas.tool_commands import external_tool
@@ -265,7 +266,7 @@ def db_upgrade(revision: str) -> None:
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True)
 def seed_command(file: Path, as_json: bool) -> None:
-    """Load accounts, users and developer keys from a TOML FILE (idempotent)."""
+    """Load accounts, users, developer keys, tokens and courses from a TOML FILE (idempotent)."""
     from lmsauth import seed
 
     try:
@@ -280,6 +281,7 @@ def seed_command(file: Path, as_json: bool) -> None:
         "commons_consumers": result.commons_consumers,
         "external_tools": result.external_tools,
         "access_tokens": result.access_tokens,
+        "courses": result.courses,
     }
     _emit(
         data,
@@ -369,6 +371,8 @@ main.add_command(commons)
 main.add_command(external_tool)
 main.add_command(token)
 main.add_command(developer_key)
+main.add_command(course)
+main.add_command(enrollment)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

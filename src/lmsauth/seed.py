@@ -1,4 +1,4 @@
-"""Seed files: accounts, users, developer keys and manual tokens from TOML, loaded idempotently.
+"""Seed files: accounts, users, developer keys, manual tokens and courses from TOML, loaded idempotently.
 
 A seed names each thing by a stable key (a user's login, a key's ``client_id`` or name), so
 loading the same file twice leaves the same state.
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from lmsauth.canvas import admin
 from lmsauth.canvas import tools as canvas_tools
 from lmsauth.canvas.access_tokens import seeding as token_seeding
+from lmsauth.canvas.courses import seeding as course_seeding
 from lmsauth.canvas.keys import service as keys_service
 from lmsauth.canvas.models import DeveloperKey
 from lmsauth.canvas.tool_models import ExternalTool
@@ -36,6 +37,7 @@ class SeedResult:
     commons_consumers: list[dict[str, Any]] = field(default_factory=list)
     external_tools: list[dict[str, Any]] = field(default_factory=list)
     access_tokens: list[dict[str, Any]] = field(default_factory=list)
+    courses: list[dict[str, Any]] = field(default_factory=list)
 
 
 def demo_seed_text() -> str:
@@ -47,7 +49,15 @@ def parse(text: str) -> dict[str, Any]:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SeedError(f"not valid TOML: {exc}") from exc
-    known = {"account", "users", "developer_keys", "commons_consumers", "external_tools", "access_tokens"}
+    known = {
+        "account",
+        "users",
+        "developer_keys",
+        "commons_consumers",
+        "external_tools",
+        "access_tokens",
+        "courses",
+    }
     unknown = set(data) - known
     if unknown:
         raise SeedError(f"unknown sections: {', '.join(sorted(unknown))}")
@@ -117,6 +127,7 @@ async def load(db: Database, text: str, settings: Settings | None = None) -> See
                 result.developer_keys.append(entry)
             # After the developer keys: a seed's explicit client_id never meets the default key.
             result.access_tokens = await token_seeding.load_tokens(session, data.get("access_tokens", []))
+            result.courses = await course_seeding.load_courses(session, data.get("courses", []))
             if data.get("commons_consumers") or data.get("external_tools"):
                 settings = settings or Settings()
                 await _load_lti(session, data, settings, result)

@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 from lmsauth.canvas.access_tokens.routes import access_token_routes
 from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.courses.routes import course_routes
 from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.oauth2 import OAuth2Provider
@@ -83,4 +84,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         *access_token_routes(ctx, api),
         *developer_key_routes(ctx, api),
         *people_routes(api),
+        *course_routes(ctx, api),
     ]
