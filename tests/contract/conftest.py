@@ -30,9 +30,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from lmsauth.app import create_app, openapi_json
+from lmsauth.canvas.courses import service as course_service
 from lmsauth.settings import Settings
 from tests.commons.support import Lti, launch_and_accept
-from tests.conftest import TEST_SECRET_KEY, Directory, free_port
+from tests.conftest import TEST_SECRET_KEY, Directory, free_port, run
 from tests.identity.helpers import access_token as ids_access_token
 from tests.identity.helpers import basic, make_client
 
@@ -95,6 +96,16 @@ def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread]:
     return server, thread
 
 
+def _course_of(directory: Directory, user_id: int) -> None:
+    """Course 1, with the fuzzing token's user as its student: course paths get past 404."""
+
+    async def work(session: Any) -> None:
+        course = await course_service.create_course(session, name="Fuzzing 101", publish=True)
+        await course_service.enroll(session, course, user_id, "StudentEnrollment")
+
+    run(directory._in_session(work))
+
+
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> Iterator[FuzzTarget]:
     folder = tmp_path_factory.mktemp("fuzz")
@@ -112,6 +123,7 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory, template_db: Path) -> 
     server, thread = _serve(settings)
     try:
         lti = Lti.install(Directory(settings), settings)
+        _course_of(Directory(settings), lti.user.id)
         identity = make_client(settings)
         with httpx.Client(base_url=settings.public_url, follow_redirects=False, timeout=30) as browser:
             canvas_token = lti.access_token(browser)

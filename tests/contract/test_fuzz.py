@@ -65,7 +65,7 @@ def known_values(target: FuzzTarget, operation: APIOperation) -> dict[str, dict[
     label = operation.label
     if operation.path.startswith("/api/"):
         return {
-            "path_parameters": {"user_id": "self", "account_id": "self"},
+            "path_parameters": {"user_id": "self", "account_id": "self", "course_id": "1"},
             "query": {"tool_launch_url": target.tool_launch_url},
         }
     if operation.path.startswith("/dap/"):
