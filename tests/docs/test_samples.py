@@ -199,7 +199,7 @@ def check_identity_dap_flow(reader: Reader) -> None:
 def check_people_cli(reader: Reader) -> None:
     result = reader.run(sample("people-cli"))
     output = ran(result)
-    assert json_lines(output)[0] == {"id": 4, "login": "pat@example.edu", "name": "Pat Teacher"}
+    assert json_lines(output)[0] == {"id": 5, "login": "pat@example.edu", "name": "Pat Teacher"}
     key = reader.json("key.json")
     assert set(key) >= {"client_id", "client_secret"}
     listed = [line.split("\t") for line in output.splitlines() if "\t" in line]
@@ -221,6 +221,35 @@ def check_tokens_cli_and_api(reader: Reader) -> None:
     # Earlier samples signed the same student in through OAuth: their tokens are listed too.
     assert [row[3] for row in rows if row[2] == "User-Generated"] == ["Grading script", "Nightly sync"]
     assert made["token"] not in output
+
+
+def check_courses_cli_and_api(reader: Reader) -> None:
+    output = ran(reader.run(sample("courses-cli-and-api")))
+    course = reader.json("course.json")
+    assert (course["name"], course["course_code"], course["workflow_state"]) == (
+        "Biology 101 Fall",
+        "Biology 101",
+        "available",
+    )
+    teacher = json_lines(output)[0]
+    assert (teacher["course_id"], teacher["role"], teacher["enrollment_state"]) == (
+        course["id"],
+        "teacher",
+        "active",
+    )
+    assert f"enrolled student@example.edu in course {course['id']} as student" in output
+    listed = [line.split("\t")[1:] for line in output.splitlines() if "\t" in line]
+    assert listed == [
+        ["student", "active", "student@example.edu"],
+        ["teacher", "active", "teacher@example.edu"],
+    ]
+    arrays = [json.loads(line) for line in output.splitlines() if line.startswith("[")]
+    # The teacher's courses: this one and the demo seed's, by name.
+    assert [(c["name"], c["enrollments"][0]["type"]) for c in arrays[0]] == [
+        ("Biology 101 Fall", "teacher"),
+        ("Demo Course", "teacher"),
+    ]
+    assert [row["user"]["login_id"] for row in arrays[1]] == ["student@example.edu"]
 
 
 def check_commons_setup_by_hand(reader: Reader) -> None:
@@ -246,6 +275,7 @@ LIVE: dict[str, Callable[[Reader], None]] = {
     "identity-dap-flow": check_identity_dap_flow,
     "people-cli": check_people_cli,
     "tokens-cli-and-api": check_tokens_cli_and_api,
+    "courses-cli-and-api": check_courses_cli_and_api,
     "commons-setup-by-hand": check_commons_setup_by_hand,
 }
 OFFLINE: dict[str, Callable[[], None]] = {"pytest-plugin-example": check_pytest_plugin_example}
