@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -20,6 +21,18 @@ TOKEN = "/login/oauth2/token"
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 OAUTH_CHALLENGE = "Canvas OAuth 2.0"
 API_CHALLENGE = 'Bearer realm="canvas-lms"'
+
+
+@dataclass
+class Caller:
+    """A person and an access token of theirs, for API tests."""
+
+    person: Person
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 def expected_query(**params: str) -> str:

@@ -4,7 +4,6 @@ enrolled, made the way the CLI and seed files make them (``courses.service``).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,24 +11,11 @@ from sqlalchemy import select
 
 from lmsauth.canvas.courses import service
 from lmsauth.canvas.courses.models import Course, Enrollment
-from tests.canvas.access_tokens.support import manual_token
+from tests.canvas.access_tokens.support import NOT_FOUND, UNAUTHORIZED, manual_token
+from tests.canvas.support import Caller
 from tests.conftest import Directory, Person, run
 
-UNAUTHORIZED = {
-    "status": "unauthorized",
-    "errors": [{"message": "user not authorized to perform that action"}],
-}
-NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
-
-
-@dataclass
-class Caller:
-    person: Person
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+__all__ = ["NOT_FOUND", "UNAUTHORIZED", "Caller"]
 
 
 def caller(directory: Directory, login: str, name: str, **extra: Any) -> Caller:

@@ -3,27 +3,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from lmsauth.canvas.models import AccessToken, DeveloperKey
-from tests.canvas.support import issue_tokens
-from tests.conftest import Directory, Key, Person
+from tests.canvas.support import Caller, issue_tokens
+from tests.conftest import Directory, Key
 
 ADMIN = {"login": "admin@example.edu", "password": "admin pass phrase", "name": "Ada Admin"}
-
-
-@dataclass
-class Caller:
-    person: Person
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @pytest.fixture
