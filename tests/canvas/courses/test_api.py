@@ -272,6 +272,9 @@ def test_enroll_is_for_admins_and_reenrolling_changes_the_state(
     again = client.post(path, headers=admin.headers, data={**data, "enrollment[enrollment_state]": "active"})
     assert again.json()["id"] == invited.json()["id"]
     assert again.json()["enrollment_state"] == "active"
+    # Enrolling them again without a state leaves the active enrollment active.
+    kept = client.post(path, headers=admin.headers, data=data)
+    assert (kept.json()["id"], kept.json()["enrollment_state"]) == (invited.json()["id"], "active")
     by_role = client.post(
         path,
         headers=admin.headers,

@@ -154,13 +154,22 @@ class CoursesApi:
             enrollment_type = _enrollment_type(params)
             if not bearer.user.is_admin:
                 raise unauthorized()
-            person = await users.find_person(session, users.parse_id(params.get("enrollment[user_id]") or ""))
+            raw_user = params.get("enrollment[user_id]") or ""
+            user_id = bearer.user.id if raw_user == "self" else users.parse_id(raw_user)
+            person = await users.find_person(session, user_id)
             if person is None:
                 raise not_found()
-            state = params.get("enrollment[enrollment_state]") or "invited"
+            state = params.get("enrollment[enrollment_state]") or None
             try:
                 async with session.begin_nested():
-                    row = await service.enroll(session, course, person.user.id, enrollment_type, state)
+                    row = await service.enroll(
+                        session,
+                        course,
+                        person.user.id,
+                        enrollment_type,
+                        state or "invited",
+                        keep_active=state is None,
+                    )
             except EnrollRefused as exc:
                 raise create_errors(str(exc)) from None
             body = service.enrollment_json(row, person, course, show_sis=True)

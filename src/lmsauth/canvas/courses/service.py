@@ -334,10 +334,17 @@ async def _first_logins(session: AsyncSession, user_ids: list[int]) -> dict[int,
 
 
 async def enroll(
-    session: AsyncSession, course: Course, user_id: int, enrollment_type: str, state: str = "active"
+    session: AsyncSession,
+    course: Course,
+    user_id: int,
+    enrollment_type: str,
+    state: str = "active",
+    *,
+    keep_active: bool = False,
 ) -> Enrollment:
     """Canvas's ``Course#enroll_user``: the user's enrollment of that type in the course, made
-    or (if they had one, even deleted) brought to ``state``. A concluded course takes none."""
+    or (if they had one, even deleted) brought to ``state``; with ``keep_active`` (no state
+    asked for), an active enrollment stays active. A concluded course takes none."""
     if enrollment_type not in ROLE_NAMES:
         raise EnrollRefused("Invalid type")
     if state not in API_ENROLLMENT_STATES:
@@ -352,7 +359,7 @@ async def enroll(
         )
     )
     if existing is not None:
-        if existing.workflow_state != state:
+        if existing.workflow_state != state and not (keep_active and existing.workflow_state == "active"):
             existing.workflow_state = state
             existing.updated_at = clock.now()
         await session.flush()
