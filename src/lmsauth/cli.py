@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from lmsauth.canvas import admin
 from lmsauth.canvas.access_tokens.commands import token
-from lmsauth.canvas.keys.commands import developer_key
+from lmsauth.canvas.keys.commands import developer_key, lti_key
 from lmsauth.canvas.people.commands import user
 from lmsauth.canvas.tool_commands import external_tool
 from lmsauth.commons.commands import commons
@@ -369,6 +369,7 @@ main.add_command(commons)
 main.add_command(external_tool)
 main.add_command(token)
 main.add_command(developer_key)
+main.add_command(lti_key)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
