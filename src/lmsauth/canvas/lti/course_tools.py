@@ -57,7 +57,7 @@ async def lti_tools_for_course(session: AsyncSession, course: Course) -> list[Co
         .order_by(ExternalTool.id)
     )
     found = []
-    for tool, key in rows.tuples():
+    for tool, key in rows.all():
         if not key_usable(key, root):
             continue
         base = f"/courses/{course.id}/external_tools/{tool.id}"
