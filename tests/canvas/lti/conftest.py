@@ -45,6 +45,10 @@ class Classroom:
 
 @pytest.fixture
 def classroom(live_server: LiveServer, directory: Directory, tool: Tool) -> Classroom:
+    return build_classroom(live_server, directory, tool)
+
+
+def build_classroom(live_server: LiveServer, directory: Directory, tool: Tool) -> Classroom:
     settings = live_server.settings
     course_id = make_course(settings)
     teacher = directory.user("teacher@example.edu", name="Tess Teacher", email="tess@example.edu")
