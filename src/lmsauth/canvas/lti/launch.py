@@ -105,7 +105,7 @@ RETURN_DATA = b"lmsauth lti deep linking data"
 
 
 async def find_course(session: AsyncSession, raw: str) -> Course | None:
-    course_id = row_id(local_id(int(raw))) if raw.isdigit() and len(raw) <= 18 else None
+    course_id = row_id(local_id(int(raw))) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
     course = await session.get(Course, course_id) if course_id is not None else None
     return None if course is None or course.workflow_state == "deleted" else course
 
@@ -120,7 +120,7 @@ def installed_in(course: Course) -> Any:
 
 async def course_tool(session: AsyncSession, course: Course, raw: str) -> ExternalTool | None:
     """An active LTI 1.3 tool of the course's context chain, whose key may be used."""
-    tool_id = row_id(int(raw)) if raw.isdigit() and len(raw) <= 18 else None
+    tool_id = row_id(int(raw)) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
     if tool_id is None:
         return None
     tool = await session.scalar(
