@@ -280,6 +280,7 @@ def seed_command(file: Path, as_json: bool) -> None:
         "commons_consumers": result.commons_consumers,
         "external_tools": result.external_tools,
         "access_tokens": result.access_tokens,
+        "lti_keys": result.lti_keys,
     }
     _emit(
         data,

@@ -83,7 +83,7 @@ def check_public_jwk(jwk: Any) -> dict[str, Any]:
         raise AdminError("the public JWK must be an RSA key for RS256")
     if "d" in jwk:
         raise AdminError("the public JWK holds a private key")
-    return {name: value for name, value in jwk.items() if isinstance(value, str)}
+    return dict(jwk)
 
 
 def check_tool_configuration(config: Any) -> dict[str, Any]:
@@ -285,11 +285,69 @@ async def save_lti_key(
     return key
 
 
+def apply_configuration(key: DeveloperKey, config: dict[str, Any], *, scopes_given: bool) -> None:
+    """Make ``key`` an LTI key with this (checked) configuration; its scopes are the
+    configuration's unless the request set them too."""
+    key.is_lti_key = True
+    key.tool_configuration = config
+    key.public_jwk = config.get("public_jwk")
+    key.public_jwk_url = config.get("public_jwk_url")
+    if not scopes_given:
+        key.scopes = list(config.get("scopes", []))
+
+
+def parse_tool_configuration(text: str) -> dict[str, Any]:
+    """A tool configuration sent as a JSON text (the API's ``developer_key[tool_configuration]``)."""
+    try:
+        config = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise AdminError("tool_configuration must be a JSON object") from exc
+    return check_tool_configuration(config)
+
+
 async def lti_tools(session: AsyncSession, key: DeveloperKey) -> list[ExternalTool]:
     rows = await session.scalars(
         select(ExternalTool).where(ExternalTool.developer_key_id == key.id).order_by(ExternalTool.id)
     )
     return list(rows)
+
+
+async def upsert_lti_key(
+    session: AsyncSession,
+    *,
+    name: str,
+    redirect_uris: list[str],
+    tool_configuration: dict[str, Any],
+    secret_key: str,
+    client_id: str | None = None,
+    in_account: bool = True,
+    course_ids: list[int] | None = None,
+) -> tuple[DeveloperKey, list[ExternalTool]]:
+    """A seed file's LTI key, named by ``client_id`` or else by its name: made, or brought in
+    line with the configuration; its tool installed where it is not yet (the account and
+    each of ``course_ids``)."""
+    config = check_tool_configuration(tool_configuration)
+    existing = None
+    if client_id is None:
+        existing = await session.scalar(
+            select(DeveloperKey).where(DeveloperKey.name == name.strip(), DeveloperKey.is_lti_key.is_(True))
+        )
+    key, _secret = await service.save_developer_key(
+        session,
+        name=name,
+        redirect_uris=redirect_uris,
+        scopes=list(config.get("scopes", [])),
+        client_id=client_id if existing is None else existing.client_id,
+        secret_key=secret_key,
+    )
+    apply_configuration(key, config, scopes_given=True)
+    await session.flush()
+    tools = await lti_tools(session, key)
+    wanted: list[int | None] = ([None] if in_account else []) + list(course_ids or [])
+    for course_id in wanted:
+        if not any(tool.course_id == course_id for tool in tools):
+            tools.append(await install(session, key, secret_key, course_id=course_id))
+    return key, tools
 
 
 def read_jwk_file(text: str) -> dict[str, Any]:
@@ -317,16 +375,19 @@ __all__ = [
     "PLACEMENTS",
     "RESOURCE_LINK",
     "Placement",
+    "apply_configuration",
     "build_tool_configuration",
     "check_public_jwk",
     "check_tool_configuration",
     "deployment_id",
     "install",
     "lti_tools",
+    "parse_tool_configuration",
     "placements",
     "platform_urls",
     "privacy_level",
     "read_jwk_file",
     "save_lti_key",
     "tool_deployment_id",
+    "upsert_lti_key",
 ]
