@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from lmsauth.app import create_app
 from lmsauth.core.routing import PrefixGroup
 from lmsauth.settings import Settings
-from tests.canvas.lti.support import enroll, form, lti_key, make_course
+from tests.canvas.lti.support import auth_request, enroll, form, lti_key, make_course
 from tests.canvas.lti.tool import Tool, rsa_key_pair
 from tests.commons.support import FORM, Lti, launch_and_accept
 from tests.contract.conftest import DOCUMENT, conforms
@@ -421,17 +421,7 @@ def test_lti_launch_and_deep_linking(client, settings: Settings, directory) -> N
     ):
         conforms(client.get(path), "GET", template)
     login = form(client.get(page + "?launch_type=link_selection").text, "tool_form").data
-    params = {
-        "scope": "openid",
-        "response_type": "id_token",
-        "response_mode": "form_post",
-        "prompt": "none",
-        "client_id": login["client_id"],
-        "redirect_uri": tool.launch_url,
-        "nonce": "n-1",
-        "login_hint": login["login_hint"],
-        "lti_message_hint": login["lti_message_hint"],
-    }
+    params = auth_request(login, tool.launch_url)
     query = urlencode(params)
     conforms(client.get("/api/lti/authorize_redirect?" + query), "GET", "/api/lti/authorize_redirect")
     conforms(client.post("/api/lti/authorize_redirect", data=params), "POST", "/api/lti/authorize_redirect")

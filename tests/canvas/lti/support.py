@@ -13,23 +13,17 @@ import httpx
 from lmsauth.canvas.courses.models import Course, Enrollment
 from lmsauth.canvas.keys import lti
 from lmsauth.canvas.models import DeveloperKey
-from lmsauth.core.db import Database
 from lmsauth.settings import Settings
 from tests.canvas.lti.tool import Platform, Tool, public_jwk
-from tests.conftest import Person, run
+from tests.conftest import Directory, Person, run
 from tests.flows import log_in
 
 NRPS = lti.NRPS_SCOPE
 AGS = list(lti.AGS_SCOPES[:4])
 
 
-async def _in_session(settings: Settings, work: Any) -> Any:
-    db = Database(settings.resolved_database_url)
-    try:
-        async with db.session(write=True) as session:
-            return await work(session)
-    finally:
-        await db.dispose()
+def _in_session(settings: Settings, work: Any) -> Any:
+    return Directory(settings)._in_session(work)
 
 
 def make_course(settings: Settings, name: str = "Biology 101", code: str = "BIO101", **extra: Any) -> int:
@@ -153,6 +147,25 @@ def signed_in_browser(base_url: str, user: Person) -> httpx.Client:
     response = log_in(browser, user.login, user.password)
     assert response.status_code == 200, response.text
     return browser
+
+
+def auth_request(login: dict[str, str], launch_url: str, **changes: str | None) -> dict[str, str]:
+    """pylti1p3's authentication request for this login initiation (spec 9.1 step 4); a
+    change to None leaves the parameter out."""
+    params: dict[str, str | None] = {
+        "scope": "openid",
+        "response_type": "id_token",
+        "response_mode": "form_post",
+        "prompt": "none",
+        "client_id": login["client_id"],
+        "redirect_uri": launch_url,
+        "state": "state-123",
+        "nonce": "nonce-" + login["lti_message_hint"][-12:],
+        "login_hint": login["login_hint"],
+        "lti_message_hint": login["lti_message_hint"],
+        **changes,
+    }
+    return {name: value for name, value in params.items() if value is not None}
 
 
 @dataclass

@@ -18,7 +18,16 @@ from starlette.testclient import TestClient
 from lmsauth.canvas.lti.models import LtiResourceLink
 from lmsauth.core import clock
 from tests.canvas.lti.conftest import Classroom
-from tests.canvas.lti.support import enroll, form, launch, lti_key, make_course, set_key, signed_in_browser
+from tests.canvas.lti.support import (
+    auth_request,
+    enroll,
+    form,
+    launch,
+    lti_key,
+    make_course,
+    set_key,
+    signed_in_browser,
+)
 from tests.canvas.lti.tool import Platform, Tool, rsa_key_pair, serve_tool
 from tests.conftest import Directory, LiveServer, Person
 from tests.flows import log_in
@@ -38,17 +47,7 @@ class Teacher:
             f"/courses/{self.course_id}/external_tools/{self.platform.tool_id}?launch_type=link_selection"
         )
         login = form(page.text, "tool_form").data
-        params = {
-            "scope": "openid",
-            "response_type": "id_token",
-            "response_mode": "form_post",
-            "prompt": "none",
-            "client_id": login["client_id"],
-            "redirect_uri": self.tool.launch_url,
-            "nonce": uuid.uuid4().hex,
-            "login_hint": login["login_hint"],
-            "lti_message_hint": login["lti_message_hint"],
-        }
+        params = auth_request(login, self.tool.launch_url, nonce=uuid.uuid4().hex, state=None)
         fields = form(
             self.client.get("/api/lti/authorize?" + urlencode(params)).text, "authorization_redirect_form"
         )

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from lmsauth.core import clock
-from tests.canvas.lti.support import enroll, form, lti_key, make_course, set_key
+from tests.canvas.lti.support import auth_request, enroll, form, lti_key, make_course, set_key
 from tests.canvas.lti.tool import Platform, Tool
 from tests.conftest import Directory, Person
 from tests.flows import log_in
@@ -44,21 +44,7 @@ class Setting:
         return fields.data
 
     def auth_request(self, login: dict[str, str], **changes: str | None) -> dict[str, str]:
-        """pylti1p3's authentication request for this login (spec 9.1 step 4)."""
-        params: dict[str, str | None] = {
-            "scope": "openid",
-            "response_type": "id_token",
-            "response_mode": "form_post",
-            "prompt": "none",
-            "client_id": login["client_id"],
-            "redirect_uri": self.tool.launch_url,
-            "state": "state-123",
-            "nonce": "nonce-" + login["lti_message_hint"][-12:],
-            "login_hint": login["login_hint"],
-            "lti_message_hint": login["lti_message_hint"],
-            **changes,
-        }
-        return {name: value for name, value in params.items() if value is not None}
+        return auth_request(login, self.tool.launch_url, **changes)
 
     def authorize(self, params: dict[str, str]) -> Any:
         return self.client.get("/api/lti/authorize?" + urlencode(params))

@@ -81,28 +81,16 @@ async def lti_tools_for_course(session: AsyncSession, course: Course) -> list[Co
 
 class CourseToolsPage:
     def __init__(self, ctx: CanvasContext) -> None:
-        launch = lti_launch.LtiLaunch(ctx)
-        self.ctx = dataclasses.replace(ctx, pages=launch.ctx.pages)
+        self.launch = lti_launch.LtiLaunch(ctx)
+        self.ctx = dataclasses.replace(ctx, pages=self.launch.ctx.pages)
 
     async def index(self, request: Request) -> Response:
         """GET /courses/:course_id/external_tools: the course's LTI tools, for its members."""
         async with self.ctx.db.session(write=True) as session:
-            who = await signed_in.viewer(session, request)
-            if who is None:
-                return signed_in.to_login()
-            course = await lti_launch.find_course(session, request.path_params["course_id"])
-            if course is None:
-                return signed_in.page(
-                    self.ctx,
-                    request,
-                    who,
-                    "message.html",
-                    404,
-                    title="Page not found",
-                    message="There is no such course.",
-                )
-            if not await lti_launch.may_launch(session, who.user, course):
-                return signed_in.not_authorized_page(self.ctx, request, who)
+            member = await self.launch.course_member(session, request)
+            if isinstance(member, Response):
+                return member
+            who, course = member
             tools = await lti_tools_for_course(session, course)
             return signed_in.page(
                 self.ctx,

@@ -189,18 +189,29 @@ class LtiLaunch:
             message=f"There is no such {what}.",
         )
 
+    async def course_member(
+        self, session: AsyncSession, request: Request
+    ) -> tuple[signed_in.Viewer, Course] | Response:
+        """The signed-in person and the course of the path, if they may open its tools (a
+        member or an admin), or the page that refuses them."""
+        who = await signed_in.viewer(session, request)
+        if who is None:
+            return signed_in.to_login()
+        course = await find_course(session, request.path_params["course_id"])
+        if course is None:
+            return self._not_found_page(request, who, "course")
+        if not await may_launch(session, who.user, course):
+            return signed_in.not_authorized_page(self.ctx, request, who)
+        return who, course
+
     async def start(self, request: Request) -> Response:
         """GET /courses/:course_id/external_tools/:id[?launch_type=PLACEMENT][&resource_link_id=]:
         the third-party initiated login, posted to the tool (spec 2.1)."""
         async with self.ctx.db.session(write=True) as session:
-            who = await signed_in.viewer(session, request)
-            if who is None:
-                return signed_in.to_login()
-            course = await find_course(session, request.path_params["course_id"])
-            if course is None:
-                return self._not_found_page(request, who, "course")
-            if not await may_launch(session, who.user, course):
-                return signed_in.not_authorized_page(self.ctx, request, who)
+            member = await self.course_member(session, request)
+            if isinstance(member, Response):
+                return member
+            who, course = member
             tool = await course_tool(session, course, request.path_params["tool_id"])
             if tool is None:
                 return self._not_found_page(request, who, "external tool")
