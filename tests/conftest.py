@@ -54,20 +54,13 @@ TEST_REDIS_URL = os.environ.get("LMSAUTH_TEST_REDIS_URL", "")
 
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated SQLite file with a signing key, copied for each test: migrating and
+    """One migrated SQLite file with its signing keys, copied for each test: migrating and
     generating an RSA key for every test would be most of the suite's time."""
     folder = tmp_path_factory.mktemp("template")
     settings = Settings(data_dir=folder, secret_key=TEST_SECRET_KEY)
     upgrade(settings)
 
-    async def add_signing_key() -> None:
-        db = Database(settings.resolved_database_url)
-        try:
-            await KeyRing(db, TEST_SECRET_KEY).load()
-        finally:
-            await db.dispose()
-
-    asyncio.run(add_signing_key())
+    asyncio.run(_add_signing_key(settings.resolved_database_url))
     return folder / "lmsauth.db"
 
 
@@ -206,9 +199,12 @@ def _in_own_loop(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 async def _add_signing_key(url: str) -> None:
+    """The key rings the app loads at start (the main one and the LTI key set, with its future
+    key), made once into the template: an RSA key per test would cost ~0.1 s each."""
     db = Database(url)
     try:
         await KeyRing(db, TEST_SECRET_KEY).load()
+        await KeyRing(db, TEST_SECRET_KEY, ring="lti", keep_future=True).load()
     finally:
         await db.dispose()
 

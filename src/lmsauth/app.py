@@ -68,13 +68,16 @@ def parse_services(text: str) -> frozenset[str]:
     return chosen
 
 
-async def _cleanup_forever(db: Database, interval: float, services: frozenset[str], keyring: KeyRing) -> None:
+async def _cleanup_forever(
+    db: Database, interval: float, services: frozenset[str], keyrings: list[KeyRing]
+) -> None:
     """Remove rows that can never be used again (expired codes, sessions, revoked tokens,
-    retired signing keys) and rotate the signing key when it is old (``KeyRing.maintain``)."""
+    retired signing keys) and rotate the signing keys when old (``KeyRing.maintain``)."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await keyring.maintain()
+            for keyring in keyrings:
+                await keyring.maintain()
             async with db.session(write=True) as session:
                 await canvas_tokens.remove_expired(session)
                 if "commons" in services:
@@ -98,17 +101,34 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
     keyring = KeyRing(
         db, settings.resolved_secret_key, store=store, lifecycle=KeyLifecycle.from_settings(settings)
     )
+    lti_keyring = KeyRing(
+        db,
+        settings.resolved_secret_key,
+        store=store,
+        lifecycle=KeyLifecycle.from_settings(settings),
+        ring="lti",
+        keep_future=True,
+    )
     limits = RateLimits(store, settings)
-    canvas = CanvasContext(settings=settings, db=db, keyring=keyring, limits=limits)
+    canvas = CanvasContext(
+        settings=settings, db=db, keyring=keyring, limits=limits, store=store, lti_keyring=lti_keyring
+    )
     emulator = EmulatorState(settings, db, keyring, store, limits) if settings.emulator else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await keyring.load()
+        if "canvas" in chosen:
+            await lti_keyring.load()
         if emulator is not None:
             await emulator.start()
         sweeper = asyncio.create_task(
-            _cleanup_forever(db, settings.cleanup_interval_seconds, chosen, keyring)
+            _cleanup_forever(
+                db,
+                settings.cleanup_interval_seconds,
+                chosen,
+                [keyring, lti_keyring] if "canvas" in chosen else [keyring],
+            )
         )
         if settings.gc_freeze:
             # The app, its routes, mappers and templates live as long as the process: frozen,
@@ -216,6 +236,7 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
     app.state.settings = settings
     app.state.db = db
     app.state.keyring = keyring
+    app.state.lti_keyring = lti_keyring
     app.state.store = store
     app.state.limits = limits
     app.state.emulator = emulator

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from lmsauth.canvas import admin
 from lmsauth.canvas.access_tokens.commands import token
 from lmsauth.canvas.courses.commands import course, enrollment
-from lmsauth.canvas.keys.commands import developer_key
+from lmsauth.canvas.keys.commands import developer_key, lti_key
 from lmsauth.canvas.people.commands import user
 from lmsauth.canvas.tool_commands import external_tool
 from lmsauth.commons.commands import commons
@@ -282,6 +282,7 @@ def seed_command(file: Path, as_json: bool) -> None:
         "external_tools": result.external_tools,
         "access_tokens": result.access_tokens,
         "courses": result.courses,
+        "lti_keys": result.lti_keys,
     }
     _emit(
         data,
@@ -373,6 +374,7 @@ main.add_command(token)
 main.add_command(developer_key)
 main.add_command(course)
 main.add_command(enrollment)
+main.add_command(lti_key)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

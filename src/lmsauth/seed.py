@@ -18,6 +18,7 @@ from lmsauth.canvas import admin
 from lmsauth.canvas import tools as canvas_tools
 from lmsauth.canvas.access_tokens import seeding as token_seeding
 from lmsauth.canvas.courses import seeding as course_seeding
+from lmsauth.canvas.keys import lti as lti_keys
 from lmsauth.canvas.keys import service as keys_service
 from lmsauth.canvas.models import DeveloperKey
 from lmsauth.canvas.tool_models import ExternalTool
@@ -38,6 +39,7 @@ class SeedResult:
     external_tools: list[dict[str, Any]] = field(default_factory=list)
     access_tokens: list[dict[str, Any]] = field(default_factory=list)
     courses: list[dict[str, Any]] = field(default_factory=list)
+    lti_keys: list[dict[str, Any]] = field(default_factory=list)
 
 
 def demo_seed_text() -> str:
@@ -57,6 +59,7 @@ def parse(text: str) -> dict[str, Any]:
         "external_tools",
         "access_tokens",
         "courses",
+        "lti_keys",
     }
     unknown = set(data) - known
     if unknown:
@@ -128,6 +131,9 @@ async def load(db: Database, text: str, settings: Settings | None = None) -> See
             # After the developer keys: a seed's explicit client_id never meets the default key.
             result.access_tokens = await token_seeding.load_tokens(session, data.get("access_tokens", []))
             result.courses = await course_seeding.load_courses(session, data.get("courses", []))
+            if data.get("lti_keys"):
+                settings = settings or Settings()
+                result.lti_keys = await _load_lti_keys(session, data["lti_keys"], settings)
             if data.get("commons_consumers") or data.get("external_tools"):
                 settings = settings or Settings()
                 await _load_lti(session, data, settings, result)
@@ -175,6 +181,60 @@ async def _load_lti(session: Any, data: dict[str, Any], settings: Settings, resu
             tool_id=existing.id if existing is not None else None,
         )
         result.external_tools.append(tool.summary())
+
+
+async def _load_lti_keys(session: Any, items: list[Any], settings: Settings) -> list[dict[str, Any]]:
+    """LTI 1.3 keys (by ``client_id``, else by ``name``), each installed in the account unless
+    ``install_in_account = false``, and in the courses whose ids ``courses`` lists."""
+    loaded = []
+    for item in items:
+        jwk = item.get("public_jwk")
+        if jwk is not None and not isinstance(jwk, dict):
+            raise SeedError("public_jwk must be a table")
+        custom = item.get("custom_fields", {})
+        if not isinstance(custom, dict):
+            raise SeedError("custom_fields must be a table")
+        courses = item.get("courses", [])
+        if not isinstance(courses, list) or not all(isinstance(c, int) for c in courses):
+            raise SeedError("courses must be a list of course ids")
+        config = lti_keys.build_tool_configuration(
+            title=str(item["name"]),
+            initiation_url=str(item["initiation_url"]),
+            target_link_uri=str(item["target_link_uri"]),
+            public_jwk=lti_keys.check_public_jwk(jwk) if jwk is not None else None,
+            public_jwk_url=item.get("public_jwk_url"),
+            scopes=_str_list(item, "scopes"),
+            placements=_str_list(item, "placements") or ["course_navigation"],
+            custom_fields={str(k): str(v) for k, v in custom.items()},
+            privacy_level=str(item.get("privacy_level", "public")),
+        )
+        client_id = item.get("client_id")
+        key, tools = await lti_keys.upsert_lti_key(
+            session,
+            name=str(item["name"]),
+            redirect_uris=_str_list(item, "redirect_uris"),
+            tool_configuration=config,
+            secret_key=settings.resolved_secret_key,
+            client_id=str(client_id) if client_id is not None else None,
+            in_account=bool(item.get("install_in_account", True)),
+            course_ids=courses,
+        )
+        loaded.append(
+            {
+                "client_id": key.client_id,
+                "name": key.name,
+                "deployments": [
+                    {
+                        "tool_id": tool.id,
+                        "course_id": tool.course_id,
+                        "deployment_id": await lti_keys.tool_deployment_id(session, tool),
+                    }
+                    for tool in tools
+                ],
+                **lti_keys.platform_urls(settings.public_url),
+            }
+        )
+    return loaded
 
 
 def load_file(path: Path) -> str:

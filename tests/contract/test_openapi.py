@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
+import jwt
 from openapi_spec_validator import validate
 from starlette.routing import BaseRoute, Mount, Route
 
 from lmsauth.app import create_app
 from lmsauth.core.routing import PrefixGroup
 from lmsauth.settings import Settings
+from tests.canvas.lti.support import auth_request, enroll, form, lti_key, make_course
+from tests.canvas.lti.tool import Tool, rsa_key_pair
 from tests.commons.support import FORM, Lti, launch_and_accept
 from tests.contract.conftest import DOCUMENT, conforms
 from tests.flows import CSRF_CONSENT, code_for, form_token, log_in
@@ -393,3 +397,59 @@ def test_commons_launch_terms_and_sessions(client, lti: Lti) -> None:
         response = client.get(f"{base}/api/sessions/logout", headers=headers)
         assert response.status_code == status, response.text
         conforms(response, "GET", logout)
+
+
+# ---------------------------------------------------------------------------- Canvas LTI 1.3
+
+
+def test_lti_launch_and_deep_linking(client, settings: Settings, directory) -> None:
+    tool = Tool(*rsa_key_pair(), base="https://tool.example")
+    course_id = make_course(settings)
+    teacher = directory.user()
+    enroll(settings, course_id, teacher, "TeacherEnrollment")
+    platform = lti_key(settings, tool)
+    page = f"/courses/{course_id}/external_tools/{platform.tool_id}"
+    conforms(client.get(page), "GET", "/courses/{course_id}/external_tools/{tool_id}")
+    conforms(client.get(f"/courses/{course_id}/external_tools"), "GET", "/courses/{course_id}/external_tools")
+    conforms(client.get("/api/lti/security/jwks"), "GET", "/api/lti/security/jwks")
+    log_in(client, teacher.login, teacher.password)
+    for path, template in (
+        (page, "/courses/{course_id}/external_tools/{tool_id}"),
+        (page + "?launch_type=nope", "/courses/{course_id}/external_tools/{tool_id}"),
+        (f"/courses/{course_id}/external_tools", "/courses/{course_id}/external_tools"),
+        ("/courses/999/external_tools", "/courses/{course_id}/external_tools"),
+    ):
+        conforms(client.get(path), "GET", template)
+    login = form(client.get(page + "?launch_type=link_selection").text, "tool_form").data
+    params = auth_request(login, tool.launch_url)
+    query = urlencode(params)
+    conforms(client.get("/api/lti/authorize_redirect?" + query), "GET", "/api/lti/authorize_redirect")
+    conforms(client.post("/api/lti/authorize_redirect", data=params), "POST", "/api/lti/authorize_redirect")
+    conforms(client.get("/api/lti/authorize_redirect"), "GET", "/api/lti/authorize_redirect")
+    conforms(
+        client.get("/api/lti/authorize_redirect?lti_message_hint=x"), "GET", "/api/lti/authorize_redirect"
+    )
+    granted = client.get("/api/lti/authorize?" + query)
+    conforms(granted, "GET", "/api/lti/authorize")
+    conforms(client.get("/api/lti/authorize?" + query), "GET", "/api/lti/authorize")  # consumed
+    conforms(client.get("/api/lti/authorize?lti_message_hint=x"), "GET", "/api/lti/authorize")
+    unknown = client.get("/api/lti/authorize?" + urlencode({**params, "client_id": "999"}))
+    assert unknown.status_code == 404
+    conforms(unknown, "GET", "/api/lti/authorize")
+    token = form(granted.text, "authorization_redirect_form").data["id_token"]
+    settings_claim = jwt.decode(token, options={"verify_signature": False})[
+        "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+    ]
+    return_path = settings_claim["deep_link_return_url"].removeprefix(settings.public_url)
+    template = "/courses/{course_id}/deep_linking_response"
+    conforms(client.post(return_path, data={"JWT": "nope"}), "POST", template)
+    conforms(client.post(f"/courses/{course_id}/deep_linking_response", data={}), "POST", template)
+    now = int(jwt.decode(token, options={"verify_signature": False})["iat"])
+    answer = jwt.encode(
+        {"iss": platform.client_id, "aud": [platform.issuer], "iat": now, "exp": now + 600, "nonce": "n"},
+        tool.private_pem,
+        algorithm="RS256",
+    )
+    accepted = client.post(return_path, data={"JWT": answer})
+    assert accepted.status_code == 200
+    conforms(accepted, "POST", template)

@@ -34,11 +34,11 @@ async def ring(settings: Settings) -> AsyncIterator[Ring]:
     and store) over the test's database and, when configured, Redis."""
     opened: list[tuple[Database, Store]] = []
 
-    async def make(lifecycle: KeyLifecycle = LIFECYCLE) -> KeyRing:
+    async def make(lifecycle: KeyLifecycle = LIFECYCLE, **options: Any) -> KeyRing:
         db = Database(settings.resolved_database_url)
         store = create_store(settings.redis_url, namespace=settings.redis_namespace)
         opened.append((db, store))
-        keyring = KeyRing(db, TEST_SECRET_KEY, store=store, lifecycle=lifecycle)
+        keyring = KeyRing(db, TEST_SECRET_KEY, store=store, lifecycle=lifecycle, **options)
         await keyring.load()
         return keyring
 
@@ -139,10 +139,30 @@ async def test_maintenance_deletes_retired_keys(ring: Ring, settings: Settings) 
     await keyring.maintain()
     db = Database(settings.resolved_database_url)
     async with db.session() as session:
-        kids = set(await session.scalars(select(SigningKey.kid)))
+        kids = set(await session.scalars(select(SigningKey.kid).where(SigningKey.ring == "main")))
     await db.dispose()
     assert old not in kids and len(kids) == 1
     assert len(keyring.loaded_keys()) == 1
+
+
+async def test_the_lti_key_set_is_its_own_with_past_present_and_future_keys(ring: Ring) -> None:
+    """Spec lti13.md 4: ``/api/lti/security/jwks`` publishes Canvas's past, present and future
+    keys, none of them the OAuth2 ring's."""
+    main = await ring()
+    lti = await ring(ring="lti", keep_future=True)
+    again = await ring(ring="lti", keep_future=True)  # another instance: no second future key
+    kids = [key["kid"] for key in lti.jwks()["keys"]]
+    assert kids == [key["kid"] for key in again.jwks()["keys"]]
+    assert len(kids) == 2 and lti.current.kid == kids[0]  # present, future
+    assert not set(kids) & {key["kid"] for key in main.jwks()["keys"]}
+    activates = lti.loaded_keys()[1].activates_at
+    clock.advance((activates - clock.now()).total_seconds() + 1)
+    await lti.maintain()  # the future key signs now: a new future key is published
+    past, present, future = [key["kid"] for key in lti.jwks()["keys"]]
+    assert (past, present) == (kids[0], kids[1]) and lti.current.kid == present
+    token = await lti.sign_latest({"sub": "x"})
+    assert jwt.get_unverified_header(token)["kid"] == present
+    assert future not in kids
 
 
 async def test_the_generation_lives_in_redis_when_there_is_one(ring: Ring, settings: Settings) -> None:

@@ -28,6 +28,18 @@ async def test_set_get_delete(store: Store) -> None:
     assert not await store.exists("a")
 
 
+async def test_take_is_single_use_and_follows_the_clock(store: Store) -> None:
+    await store.set("launch", "claims", expires_in=300)
+    await store.set("plain", "x")
+    results = await asyncio.gather(*(store.take("launch") for _ in range(5)))
+    assert results.count(b"claims") == 1 and results.count(None) == 4
+    assert await store.take("plain") == b"x"
+    assert await store.get("plain") is None
+    await store.set("late", "y", expires_in=300)
+    clock.advance(301)
+    assert await store.take("late") is None
+
+
 async def test_values_expire(store: Store) -> None:
     await store.set("short", "x", expires_in=0.05)
     await store.set("long", "y", expires_in=60)

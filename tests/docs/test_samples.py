@@ -252,6 +252,19 @@ def check_courses_cli_and_api(reader: Reader) -> None:
     assert [row["user"]["login_id"] for row in arrays[1]] == ["student@example.edu"]
 
 
+def check_lti_key_cli(reader: Reader) -> None:
+    ran(reader.run(sample("lti-key-cli")))
+    platform = reader.json("platform.json")
+    assert set(platform) == {
+        "client_id", "deployment_id", "issuer", "auth_login_url", "auth_token_url", "key_set_url", "tool_id"
+    }  # fmt: skip
+    tool_id, context = platform["deployment_id"].split(":")
+    assert int(tool_id) == platform["tool_id"] and len(context) == 40
+    assert platform["key_set_url"] == platform["issuer"] + "/api/lti/security/jwks"
+    keys = reader.json("lti-jwks.json")["keys"]
+    assert len(keys) >= 2 and all(key["alg"] == "RS256" and key["use"] == "sig" for key in keys)
+
+
 def check_commons_setup_by_hand(reader: Reader) -> None:
     output = ran(reader.run(sample("commons-setup-by-hand")))
     consumer = reader.json("consumer.json")
@@ -277,6 +290,7 @@ LIVE: dict[str, Callable[[Reader], None]] = {
     "tokens-cli-and-api": check_tokens_cli_and_api,
     "courses-cli-and-api": check_courses_cli_and_api,
     "commons-setup-by-hand": check_commons_setup_by_hand,
+    "lti-key-cli": check_lti_key_cli,
 }
 OFFLINE: dict[str, Callable[[], None]] = {"pytest-plugin-example": check_pytest_plugin_example}
 

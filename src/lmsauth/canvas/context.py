@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyRing
+from lmsauth.core.kv import Store
 from lmsauth.core.ratelimit import RateLimits
 from lmsauth.core.web import templates
 from lmsauth.settings import Profile, Settings
@@ -28,6 +29,9 @@ class CanvasContext:
     db: Database
     keyring: KeyRing
     limits: RateLimits
+    # The shared store (single-use launches, nonces) and the LTI key set (spec lti13.md 4).
+    store: Store
+    lti_keyring: KeyRing
     pages: Environment = field(default_factory=lambda: templates(PAGES, PEOPLE_PAGES, SHARED_PAGES))
 
     @property

@@ -12,6 +12,7 @@ from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.courses.routes import course_routes
 from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
+from lmsauth.canvas.lti.routes import lti_routes
 from lmsauth.canvas.oauth2 import OAuth2Provider
 from lmsauth.canvas.people.routes import people_routes
 from lmsauth.canvas.revocation import TokenRevocation
@@ -85,4 +86,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         *developer_key_routes(ctx, api),
         *people_routes(api),
         *course_routes(ctx, api),
+        *lti_routes(ctx),
     ]

@@ -179,7 +179,7 @@ class LaunchContext:
     secret_key: str
 
 
-def _expand(value: str, ctx: LaunchContext, domain: str) -> str:
+def expand_variable(value: str, ctx: LaunchContext, domain: str) -> str:
     """Canvas's variable expansion for the few variables this server knows; any other
     ``$Variable`` is sent as written, as Canvas sends variables it cannot expand."""
     known = {
@@ -238,7 +238,7 @@ def launch_params(ctx: LaunchContext) -> dict[str, str]:
         if user.avatar_url:
             params["user_image"] = user.avatar_url
     for key, value in tool.custom_fields.items():
-        params[f"custom_{key}"] = _expand(value, ctx, domain)
+        params[f"custom_{key}"] = expand_variable(value, ctx, domain)
     return params
 
 

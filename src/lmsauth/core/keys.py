@@ -11,6 +11,12 @@ Every key has a ``kid`` (Canvas's format, ``<ISO 8601 UTC>_<uuid>``) and three m
   ``LMSAUTH_KEY_RETIRE_AFTER_SECONDS`` (the longest token lifetime plus a margin). From then
   on the key is neither published nor accepted, and the periodic clean-up deletes it.
 
+A process may hold several rings, each its own set of rows (``ring``): ``main`` signs OAuth2,
+Identity and DAP tokens (``/login/oauth2/jwks``); ``lti`` signs LTI 1.3 messages and is
+published at ``/api/lti/security/jwks``, as Canvas keeps ``Lti::KeyStorage`` apart from its
+OAuth2 keys. A ring made with ``keep_future`` always publishes the key that will sign next, so
+that its set is Canvas's past, present and future keys (spec lti13.md 4).
+
 Private keys are encrypted at rest with a Fernet key derived (HKDF-SHA256) from
 ``LMSAUTH_SECRET_KEY`` (``core.sealing``).
 
@@ -57,6 +63,7 @@ class SigningKey(Base):
     __tablename__ = "signing_keys"
 
     kid: Mapped[str] = mapped_column(String(80), primary_key=True)
+    ring: Mapped[str] = mapped_column(String(20), default="main", server_default="main", index=True)
     alg: Mapped[str] = mapped_column(String(10), default=ALGORITHM)
     private_key_encrypted: Mapped[str] = mapped_column(Text)
     public_jwk: Mapped[str] = mapped_column(Text)
@@ -123,9 +130,10 @@ class LoadedKey:
         }
 
 
-# Without a shared store, the ring's "generation" is what every change to it alters: the number
-# of rows (retirement deletes) and the newest creation time (rotation inserts).
-_GENERATION = ReadQuery(select(func.count(), func.max(SigningKey.created_at)))
+def _generation_query(ring: str) -> ReadQuery:
+    """Without a shared store, a ring's "generation" is what every change to it alters: the
+    number of rows (retirement deletes) and the newest creation time (rotation inserts)."""
+    return ReadQuery(select(func.count(), func.max(SigningKey.created_at)).where(SigningKey.ring == ring))
 
 
 class KeyRing:
@@ -138,8 +146,14 @@ class KeyRing:
         *,
         store: Store | None = None,
         lifecycle: KeyLifecycle | None = None,
+        ring: str = "main",
+        keep_future: bool = False,
     ) -> None:
         self._db = db
+        self.ring = ring
+        self._keep_future = keep_future
+        self._generation_key = GENERATION_KEY if ring == "main" else f"signing-keys:{ring}:generation"
+        self._generation_query = _generation_query(ring)
         self._secret_key = secret_key
         self._store = store if store is not None and store.shared else None
         self.lifecycle = lifecycle or KeyLifecycle()
@@ -152,15 +166,26 @@ class KeyRing:
     # ------------------------------------------------------------------ loading
 
     async def load(self) -> None:
-        """Read every published key, creating the first one if none can sign."""
-        if not self._can_sign(await self._read_rows(), clock.now()):
+        """Read every published key, creating the first one if none can sign (and, with
+        ``keep_future``, the next one if none is pending)."""
+        if not self._complete(await self._read_rows(), clock.now()):
             async with self._db.session(write=True) as session:
                 await lock_for_transaction(session, "signing keys")
                 now = clock.now()
-                if not self._can_sign(await self._published_rows(session, now), now):
-                    session.add(self._new_row(now, activates_at=now))
+                rows = await self._published_rows(session, now)
+                if not self._can_sign(rows, now):
+                    row = self._new_row(now, activates_at=now)
+                    session.add(row)
+                    rows.append(row)
+                if not self._complete(rows, now):
+                    self._add_future(session, rows, now, self.lifecycle.publish_ahead)
             await self._announce()
         await self._reload()
+
+    def _complete(self, rows: list[SigningKey], now: datetime) -> bool:
+        if not self._can_sign(rows, now):
+            return False
+        return not self._keep_future or any(row.activates_at > now for row in rows)
 
     async def _reload(self) -> None:
         # The generation first: a change committed after it was read is seen at the next check.
@@ -183,8 +208,12 @@ class KeyRing:
         kid = None
         if self.lifecycle.rotate_after is not None:
             kid = await self.rotate(if_older_than=self.lifecycle.rotate_after)
+        if kid is None and self._keep_future and not self._complete(await self._read_rows(), clock.now()):
+            kid = await self.rotate()  # the future key began to sign: publish the next one
         async with self._db.session(write=True) as session:
-            await session.execute(delete(SigningKey).where(SigningKey.retired_at <= clock.now()))
+            await session.execute(
+                delete(SigningKey).where(SigningKey.ring == self.ring, SigningKey.retired_at <= clock.now())
+            )
         await self._reload()
         return kid
 
@@ -194,14 +223,14 @@ class KeyRing:
 
     async def _read_generation(self) -> object:
         if self._store is not None:
-            return await self._store.get(GENERATION_KEY)
+            return await self._store.get(self._generation_key)
         # Every signature and every verification asks: one statement on the driver (``fastread``).
-        return await self._db.reads.one(_GENERATION)
+        return await self._db.reads.one(self._generation_query)
 
     async def _announce(self) -> None:
         """After a commit that changed the ring: every instance's next check sees a change."""
         if self._store is not None:
-            await self._store.set(GENERATION_KEY, uuid.uuid4().hex)
+            await self._store.set(self._generation_key, uuid.uuid4().hex)
 
     def _install(self, rows: list[SigningKey], generation: object) -> None:
         keys = [self._decrypt(row) for row in rows]
@@ -215,11 +244,13 @@ class KeyRing:
     def _can_sign(rows: list[SigningKey], now: datetime) -> bool:
         return any(row.activates_at <= now for row in rows)
 
-    @staticmethod
-    async def _published_rows(session: AsyncSession, now: datetime) -> list[SigningKey]:
+    async def _published_rows(self, session: AsyncSession, now: datetime) -> list[SigningKey]:
         result = await session.scalars(
             select(SigningKey)
-            .where(or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now))
+            .where(
+                SigningKey.ring == self.ring,
+                or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > now),
+            )
             .order_by(SigningKey.activates_at, SigningKey.created_at, SigningKey.kid)
         )
         return list(result)
@@ -242,16 +273,24 @@ class KeyRing:
                 if now - newest < if_older_than:
                     return None
             ahead = self.lifecycle.publish_ahead if activate_in is None else activate_in
-            row = self._new_row(now, activates_at=now + ahead)
-            for older in rows:
-                retires = row.activates_at + self.lifecycle.retire_after
-                if older.retired_at is None or older.retired_at > retires:
-                    older.retired_at = retires
-            session.add(row)
+            row = self._add_future(session, rows, now, ahead)
         log.info("signing key %s created; it signs from %s", row.kid, row.activates_at.isoformat())
         await self._announce()
         await self._reload()
         return row.kid
+
+    def _add_future(
+        self, session: AsyncSession, rows: list[SigningKey], now: datetime, ahead: timedelta
+    ) -> SigningKey:
+        """A key that signs ``ahead`` from now; every older key retires ``retire_after`` past
+        that moment."""
+        row = self._new_row(now, activates_at=now + ahead)
+        for older in rows:
+            retires = row.activates_at + self.lifecycle.retire_after
+            if older.retired_at is None or older.retired_at > retires:
+                older.retired_at = retires
+        session.add(row)
+        return row
 
     def _new_row(self, now: datetime, *, activates_at: datetime) -> SigningKey:
         kid = f"{now.strftime('%Y-%m-%dT%H:%M:%SZ')}_{uuid.uuid4()}"
@@ -266,6 +305,7 @@ class KeyRing:
         public.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
         return SigningKey(
             kid=kid,
+            ring=self.ring,
             alg=ALGORITHM,
             private_key_encrypted=sealing.seal(self._secret_key, _PURPOSE, pem),
             public_jwk=json.dumps(public, sort_keys=True),

@@ -50,6 +50,19 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'until', string.format('%.6f', ARGV[1]
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 """
 
+# The value, deleted in the same step (nothing if it had ended by the clock): single use.
+_TAKE = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+local value = false
+if kind == 'string' then value = redis.call('GET', KEYS[1])
+elseif kind == 'hash' then
+  local found = redis.call('HMGET', KEYS[1], 'v', 'until')
+  if found[2] and tonumber(found[2]) > tonumber(ARGV[1]) then value = found[1] end
+end
+redis.call('DEL', KEYS[1])
+return value
+"""
+
 # Add ARGV[2] to a live counter; a missing or ended one starts at ARGV[2], ending ARGV[3]
 # milliseconds from now (0: never, a plain string).
 _INCR = """
@@ -125,6 +138,11 @@ class Store(ABC):
     @abstractmethod
     async def set(self, key: str, value: str | bytes, expires_in: float | None = None) -> None:
         """Store ``value``, replacing any other; it disappears after ``expires_in`` seconds."""
+
+    @abstractmethod
+    async def take(self, key: str) -> bytes | None:
+        """The value, removed in the same atomic step, so that of two callers at once only one
+        gets it (a single-use entry, as Canvas's ``fetch_and_delete_launch``)."""
 
     @abstractmethod
     async def incr(self, key: str, amount: int = 1, expires_in: float | None = None) -> int:
@@ -203,6 +221,11 @@ class MemoryStore(Store):
         found = self._live(key)
         return None if found is None else found[0]
 
+    async def take(self, key: str) -> bytes | None:
+        found = self._live(key)  # no await between read and delete: atomic within the loop
+        self._values.pop(key, None)
+        return None if found is None else found[0]
+
     async def set(self, key: str, value: str | bytes, expires_in: float | None = None) -> None:
         data = value.encode() if isinstance(value, str) else value
         self._values[key] = (data, None if expires_in is None else _Deadline(expires_in))
@@ -270,6 +293,7 @@ class RedisStore(Store):
         self._get = self._redis.register_script(_GET)
         self._set_expiring = self._redis.register_script(_SET_EXPIRING)
         self._incr = self._redis.register_script(_INCR)
+        self._take = self._redis.register_script(_TAKE)
         self._expires_in = self._redis.register_script(_EXPIRES_IN)
         self._leak = self._redis.register_script(_LEAK)
 
@@ -288,6 +312,10 @@ class RedisStore(Store):
 
     async def get(self, key: str) -> bytes | None:
         value: bytes | None = await self._script(self._get, key)
+        return value
+
+    async def take(self, key: str) -> bytes | None:
+        value: bytes | None = await self._script(self._take, key)
         return value
 
     async def set(self, key: str, value: str | bytes, expires_in: float | None = None) -> None:

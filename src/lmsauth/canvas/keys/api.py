@@ -5,6 +5,9 @@ admins, behind ``CanvasApi.protected``:
   visible global keys instead of the account's own);
 - ``PUT``/``DELETE /api/v1/developer_keys/:id`` (``developer_key[event]`` is ``activate`` or
   ``deactivate``);
+- an LTI key (spec lti13.md 1.1) is one made or changed with ``developer_key[tool_configuration]``,
+  Canvas's tool configuration as a JSON text (its OIDC initiation URL, target link URI,
+  scopes, placements, custom fields, privacy level, public JWK or JWK set URL);
 - ``POST /api/v1/accounts/:account_id/developer_keys/:developer_key_id/developer_key_account_bindings``
   with ``developer_key_account_binding[workflow_state]`` ``on``, ``off`` or ``allow``.
 
@@ -21,10 +24,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lmsauth.canvas import accounts
+from lmsauth.canvas.admin import AdminError
 from lmsauth.canvas.bearer import Bearer
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import bad_request, not_found, unauthorized
-from lmsauth.canvas.keys import service
+from lmsauth.canvas.keys import lti, service
 from lmsauth.canvas.keys.service import KeyInvalid
 from lmsauth.canvas.models import Account, DeveloperKey
 from lmsauth.canvas.pagination import page_request, paginate
@@ -73,6 +77,17 @@ def key_changes(params: Params) -> dict[str, Any]:
         if items or single is not None:
             changes[field] = [item for item in items if item] + (single or "").split()
     return changes
+
+
+def lti_configuration(params: Params) -> dict[str, Any] | None:
+    """``developer_key[tool_configuration]``, checked; None when not given."""
+    raw = params.get("developer_key[tool_configuration]")
+    if raw is None:
+        return None
+    try:
+        return lti.parse_tool_configuration(raw)
+    except AdminError as exc:
+        raise invalid(KeyInvalid("tool_configuration", str(exc))) from None
 
 
 def invalid(exc: KeyInvalid) -> WireError:
@@ -135,12 +150,16 @@ class DeveloperKeysApi:
         async with self.ctx.db.session(write=True) as session:
             account = await self._account(session, request)
             require_admin(bearer)
+            config = lti_configuration(params)
             try:
                 key = await service.create_key(
                     session, changes, secret_key=self.ctx.settings.resolved_secret_key, user_id=bearer.user.id
                 )
             except KeyInvalid as exc:
                 raise invalid(exc) from None
+            if config is not None:
+                lti.apply_configuration(key, config, scopes_given="scopes" in changes)
+                await session.flush()
             body = await self.key_json(session, key, account)
         return ORJSONResponse(body)
 
@@ -155,10 +174,16 @@ class DeveloperKeysApi:
             key = await self._own_key(session, request.path_params["developer_key_id"])
             if event is not None:
                 key.workflow_state = EVENTS[event]
+            config = lti_configuration(params)
+            if config is not None and "scopes" not in changes:
+                changes["scopes"] = list(config.get("scopes", []))
             try:
                 await service.change_key(session, key, changes, drop_unknown_scopes=True)
             except KeyInvalid as exc:
                 raise invalid(exc) from None
+            if config is not None:
+                lti.apply_configuration(key, config, scopes_given=True)
+                await session.flush()
             account = await self._account_of(session, key)
             body = await self.key_json(session, key, account)
         return ORJSONResponse(body)

@@ -13,7 +13,8 @@ import click
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth.canvas.admin import AdminError
-from lmsauth.canvas.keys import service
+from lmsauth.canvas.keys import lti, service
+from lmsauth.canvas.models import local_id
 from lmsauth.core.commands import run_in_transaction
 from lmsauth.settings import Settings
 
@@ -109,3 +110,100 @@ def deactivate(client_id: str) -> None:
 def activate(client_id: str) -> None:
     """Reactivate a deactivated key."""
     _set_state(client_id, "active")
+
+
+# ---------------------------------------------------------------------------- LTI 1.3 keys
+
+
+@click.group("lti-key")
+def lti_key() -> None:
+    """LTI 1.3 developer keys and their deployments."""
+
+
+def _custom_field(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise click.BadParameter(f"expected NAME=VALUE, not {text!r}", param_hint="--custom")
+    return name.strip(), value
+
+
+@lti_key.command("create")
+@click.option("--name", required=True)
+@click.option("--initiation-url", required=True, help="The tool's OIDC login initiation URL.")
+@click.option("--target-link-uri", required=True, help="Where launches go by default.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
+@click.option("--public-jwk", "public_jwk_file", type=click.File("r"), default=None, help="JSON file.")
+@click.option("--public-jwk-url", default=None, help="URL of the tool's JWK set.")
+@click.option("--scope", "scopes", multiple=True, help="An LTI Advantage scope.")
+@click.option(
+    "--placement",
+    "placement_names",
+    multiple=True,
+    type=click.Choice(list(lti.PLACEMENTS)),
+    help="Where the tool shows (default: course_navigation).",
+)
+@click.option("--custom", "custom", multiple=True, help="A custom field NAME=VALUE ($Variables expand).")
+@click.option(
+    "--privacy-level", type=click.Choice(["anonymous", "name_only", "email_only", "public"]), default="public"
+)
+@click.option(
+    "--course", "course_id", type=int, default=None, help="Install in this course (not the account)."
+)
+@click.option("--json", "as_json", is_flag=True)
+def lti_create(
+    name: str,
+    initiation_url: str,
+    target_link_uri: str,
+    redirect_uris: tuple[str, ...],
+    public_jwk_file: Any,
+    public_jwk_url: str | None,
+    scopes: tuple[str, ...],
+    placement_names: tuple[str, ...],
+    custom: tuple[str, ...],
+    privacy_level: str,
+    course_id: int | None,
+    as_json: bool,
+) -> None:
+    """Create an LTI key, active and on, and install its tool: the platform values a tool's
+    configuration needs (client id, deployment id, issuer, URLs) and the installed tool's id."""
+    if (public_jwk_file is None) == (public_jwk_url is None):
+        raise click.UsageError("give exactly one of --public-jwk FILE and --public-jwk-url URL")
+
+    async def work(session: AsyncSession, settings: Settings) -> dict[str, Any]:
+        jwk = lti.read_jwk_file(public_jwk_file.read()) if public_jwk_file is not None else None
+        config = lti.build_tool_configuration(
+            title=name,
+            initiation_url=initiation_url,
+            target_link_uri=target_link_uri,
+            public_jwk=jwk,
+            public_jwk_url=public_jwk_url,
+            scopes=list(scopes),
+            placements=list(placement_names) or ["course_navigation"],
+            custom_fields=dict(_custom_field(item) for item in custom),
+            privacy_level=privacy_level,
+        )
+        key = await lti.save_lti_key(
+            session,
+            name=name,
+            redirect_uris=list(redirect_uris),
+            tool_configuration=config,
+            secret_key=settings.resolved_secret_key,
+        )
+        tool = await lti.install(
+            session,
+            key,
+            settings.resolved_secret_key,
+            course_id=local_id(course_id) if course_id is not None else None,
+        )
+        return {
+            "client_id": key.client_id,
+            "deployment_id": await lti.tool_deployment_id(session, tool),
+            **lti.platform_urls(settings.public_url),
+            "tool_id": tool.id,
+        }
+
+    data = run_in_transaction(work, operator_errors=_OPERATOR_ERRORS)
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        click.echo("\n".join(f"{name}={value}" for name, value in data.items()))

@@ -7,7 +7,9 @@ forms that work without JavaScript:
   admin turns it on, as a key made through the API;
 - ``GET``/``POST .../developer_keys/:id``: name, redirect URIs and scopes (one per line),
   whether scopes are required, the client-credentials audience;
-- ``POST .../developer_keys/:id/binding`` (``on``/``off``) and ``.../delete``.
+- ``POST .../developer_keys/:id/binding`` (``on``/``off``) and ``.../delete``;
+- an LTI key's page also shows its tool configuration, its deployments, and the platform
+  values a tool is configured with (issuer, login, token and key set URLs).
 
 Every form posts the session's CSRF token; a person who is not signed in is sent to log in, a
 non-admin gets the "Unauthorized" page, and a refused form changes nothing.
@@ -16,6 +18,7 @@ non-admin gets the "Unauthorized" page, and a refused form changes nothing.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from starlette.responses import RedirectResponse, Response
 
 from lmsauth.canvas import accounts, sessions, signed_in
 from lmsauth.canvas.context import PAGES, SHARED_PAGES, CanvasContext
-from lmsauth.canvas.keys import service
+from lmsauth.canvas.keys import lti, service
 from lmsauth.canvas.keys.service import KeyInvalid
 from lmsauth.canvas.models import Account, DeveloperKey
 from lmsauth.canvas.signed_in import Viewer
@@ -153,6 +156,7 @@ class DeveloperKeysConsole:
         *,
         error: str | None = None,
         secret: str | None = None,
+        lti_key: dict[str, Any] | None = None,
     ) -> Response:
         return self._page(
             request,
@@ -164,6 +168,7 @@ class DeveloperKeysConsole:
             error=error,
             secret=secret,
             audiences=AUDIENCE_CHOICES,
+            lti_key=lti_key,
         )
 
     async def create(self, request: Request) -> Response:
@@ -200,7 +205,20 @@ class DeveloperKeysConsole:
                 "notes": key.notes,
             }
             secret = service.api_key(key, self.ctx.settings.resolved_secret_key)
-            return self._edit_page(request, who, key, values, secret=secret)
+            lti_key = await self._lti_key(session, key) if key.is_lti_key else None
+            return self._edit_page(request, who, key, values, secret=secret, lti_key=lti_key)
+
+    async def _lti_key(self, session: AsyncSession, key: DeveloperKey) -> dict[str, Any]:
+        """What an LTI key's page shows: its configuration, its deployments, and the platform
+        values a tool's configuration needs (spec lti13.md 1)."""
+        tools = await lti.lti_tools(session, key)
+        return {
+            "configuration": json.dumps(key.tool_configuration or {}, indent=2, sort_keys=True),
+            "deployments": [
+                (tool.id, tool.course_id, await lti.tool_deployment_id(session, tool)) for tool in tools
+            ],
+            "platform": lti.platform_urls(self.ctx.settings.public_url),
+        }
 
     async def _change(self, request: Request, action: str) -> Response:
         """One of the key's forms: ``save`` its fields, set its ``binding``, or ``delete`` it."""

@@ -355,15 +355,15 @@ def binding_json(key: DeveloperKey, account: Account) -> dict[str, Any]:
 def developer_key_json(
     key: DeveloperKey, account: Account, use: TokenUse, secret: str | None
 ) -> dict[str, Any]:
-    """Canvas's ``developer_key_json`` for an admin (spec 11.1), ``api_key`` included. The LTI
-    fields are empty: this server has no LTI 1.3 keys yet."""
+    """Canvas's ``developer_key_json`` for an admin (spec 11.1), ``api_key`` included; an LTI
+    key's configuration and public key (spec lti13.md 1.1)."""
     return {
         "id": global_id(key.id),
         "name": key.name or None,
         "created_at": _time(key.created_at),
         "updated_at": _time(key.updated_at),
         "workflow_state": key.workflow_state,
-        "is_lti_key": False,
+        "is_lti_key": key.is_lti_key,
         "email": key.email,
         "icon_url": key.icon_url,
         "notes": key.notes,
@@ -380,9 +380,9 @@ def developer_key_json(
         "require_scopes": key.require_scopes,
         "client_credentials_audience": key.client_credentials_audience,
         "api_key": secret,
-        "tool_configuration": None,
-        "public_jwk": None,
-        "public_jwk_url": None,
+        "tool_configuration": key.tool_configuration,
+        "public_jwk": key.public_jwk,
+        "public_jwk_url": key.public_jwk_url,
         "lti_registration": None,
         "is_lti_registration": False,
         "user_name": None,
