@@ -1,5 +1,5 @@
-"""Headless Chromium opens the tool from the course's list of tools and lands on the tool's
-page: with scripts, every step posts itself; without, the person presses each button."""
+"""Headless Chromium opens the tool from the course page's list of tools and lands on the
+tool's page: with scripts, every step posts itself; without, the person presses each button."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_chromium_launches_the_tool_from_the_course(
             page.get_by_label("Password").fill(classroom.student.password)
             page.get_by_role("button", name="Log In").click()
             page.wait_for_url(f"{classroom.url}/")
-            page.goto(f"{classroom.url}/courses/{classroom.course_id}/external_tools")
+            page.goto(f"{classroom.url}/courses/{classroom.course_id}")  # the course page
             page.get_by_role("link", name="Test Tool", exact=True).click()
             if not scripts:
                 page.get_by_role("button", name="Launch Test Tool").click()

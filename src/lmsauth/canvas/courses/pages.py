@@ -29,6 +29,8 @@ from lmsauth.canvas.context import PAGES, SHARED_PAGES, CanvasContext
 from lmsauth.canvas.courses import service
 from lmsauth.canvas.courses.models import ENROLLMENT_TYPES, Course
 from lmsauth.canvas.courses.service import CourseFilter, CourseInvalid, EnrollmentFilter, EnrollRefused
+from lmsauth.canvas.lti.course_tools import lti_tools_for_course
+from lmsauth.canvas.lti.launch import LTI_PAGES
 from lmsauth.canvas.pagination import PageRequest
 from lmsauth.canvas.signed_in import Viewer
 from lmsauth.core.errors import BadParameters
@@ -43,8 +45,9 @@ PAGE_STATES = ("active", "invited")
 
 class CoursePages:
     def __init__(self, ctx: CanvasContext) -> None:
-        # The same context, with this package's pages looked up before Canvas's own.
-        self.ctx = dataclasses.replace(ctx, pages=templates(COURSE_PAGES, PAGES, SHARED_PAGES))
+        # The same context, with this package's pages looked up before Canvas's own (and the
+        # LTI package's list of a course's tools, which the course page includes).
+        self.ctx = dataclasses.replace(ctx, pages=templates(COURSE_PAGES, LTI_PAGES, PAGES, SHARED_PAGES))
 
     def _page(self, request: Request, who: Viewer, name: str, status: int = 200, **values: Any) -> Response:
         return signed_in.page(self.ctx, request, who, name, status, section=SECTION, **values)
@@ -98,6 +101,7 @@ class CoursePages:
             course=course,
             state=service.api_state(course),
             people=people,
+            lti_tools=await lti_tools_for_course(session, course),
             can_enroll=allowed.manage,
             roles=ROLES,
             errors=errors or [],
