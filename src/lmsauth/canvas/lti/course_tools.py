@@ -8,7 +8,6 @@ opens deep linking, ``?launch_type=<placement>``) and the resource links deep li
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -17,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lmsauth.canvas import signed_in
-from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.courses.models import Course
 from lmsauth.canvas.keys import lti
 from lmsauth.canvas.lti import launch as lti_launch
@@ -80,9 +78,9 @@ async def lti_tools_for_course(session: AsyncSession, course: Course) -> list[Co
 
 
 class CourseToolsPage:
-    def __init__(self, ctx: CanvasContext) -> None:
-        self.launch = lti_launch.LtiLaunch(ctx)
-        self.ctx = dataclasses.replace(ctx, pages=self.launch.ctx.pages)
+    def __init__(self, launch: lti_launch.LtiLaunch) -> None:
+        self.launch = launch
+        self.ctx = launch.ctx  # Canvas's context, with the LTI pages
 
     async def index(self, request: Request) -> Response:
         """GET /courses/:course_id/external_tools: the course's LTI tools, for its members."""

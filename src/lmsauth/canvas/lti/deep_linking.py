@@ -15,7 +15,6 @@ request, named in the return URL's signed ``data``, stands in (docs/fidelity.md)
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from lmsauth.canvas import signed_in
-from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.courses.models import Course
 from lmsauth.canvas.lti import launch as lti_launch
 from lmsauth.canvas.lti.messages import DL, P
@@ -190,9 +188,8 @@ async def record_items(
 
 
 class DeepLinkingResponses:
-    def __init__(self, ctx: CanvasContext) -> None:
-        launch = lti_launch.LtiLaunch(ctx)
-        self.ctx = dataclasses.replace(ctx, pages=launch.ctx.pages)
+    def __init__(self, launch: lti_launch.LtiLaunch) -> None:
+        self.ctx = launch.ctx  # Canvas's context, with the LTI pages
 
     async def receive(self, request: Request) -> Response:
         """POST /courses/:course_id/deep_linking_response?data=...: no CSRF token, by design:

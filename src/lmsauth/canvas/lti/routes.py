@@ -12,8 +12,8 @@ from lmsauth.canvas.lti.launch import LtiLaunch
 
 def lti_routes(ctx: CanvasContext) -> list[BaseRoute]:
     launch = LtiLaunch(ctx)
-    deep_linking = DeepLinkingResponses(ctx)
-    tools = CourseToolsPage(ctx)
+    deep_linking = DeepLinkingResponses(launch)
+    tools = CourseToolsPage(launch)
     return [
         Route("/api/lti/security/jwks", launch.jwks, methods=["GET"]),
         Route("/api/lti/authorize_redirect", launch.authorize_redirect, methods=["GET", "POST"]),
