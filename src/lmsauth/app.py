@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
         db, settings.resolved_secret_key, store=store, lifecycle=KeyLifecycle.from_settings(settings)
     )
     limits = RateLimits(store, settings)
-    canvas = CanvasContext(settings=settings, db=db, keyring=keyring, limits=limits)
+    canvas = CanvasContext(settings=settings, db=db, keyring=keyring, limits=limits, store=store)
     emulator = EmulatorState(settings, db, keyring, store, limits) if settings.emulator else None
 
     @contextlib.asynccontextmanager

@@ -1,5 +1,5 @@
-"""What the Canvas service's handlers share: settings, database, key ring, rate limits and page
-templates."""
+"""What the Canvas service's handlers share: settings, database, key ring, rate limits, the
+shared key-value store and page templates."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyRing
+from lmsauth.core.kv import MemoryStore, Store
 from lmsauth.core.ratelimit import RateLimits
 from lmsauth.core.web import templates
 from lmsauth.settings import Profile, Settings
@@ -28,6 +29,7 @@ class CanvasContext:
     db: Database
     keyring: KeyRing
     limits: RateLimits
+    store: Store = field(default_factory=MemoryStore)
     pages: Environment = field(default_factory=lambda: templates(PAGES, PEOPLE_PAGES, SHARED_PAGES))
 
     @property

@@ -1,0 +1,1 @@
+"""Canvas as an LTI 1.3 platform (spec lti13.md)."""
