@@ -11,6 +11,7 @@ from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
+from lmsauth.canvas.lti.service_routes import lti_service_routes
 from lmsauth.canvas.oauth2 import OAuth2Provider
 from lmsauth.canvas.people.routes import people_routes
 from lmsauth.canvas.revocation import TokenRevocation
@@ -83,4 +84,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         *access_token_routes(ctx, api),
         *developer_key_routes(ctx, api),
         *people_routes(api),
+        *lti_service_routes(ctx),
     ]
