@@ -2,6 +2,7 @@
 
 from lmsauth.canvas import models as canvas_models
 from lmsauth.canvas import tool_models as canvas_tool_models
+from lmsauth.canvas.courses import gradebook as canvas_gradebook_models
 from lmsauth.canvas.courses import models as canvas_course_models
 from lmsauth.commons import models as commons_models
 from lmsauth.core import keys as core_keys
@@ -9,6 +10,7 @@ from lmsauth.identity import models as identity_models
 
 __all__ = [
     "canvas_course_models",
+    "canvas_gradebook_models",
     "canvas_models",
     "canvas_tool_models",
     "commons_models",

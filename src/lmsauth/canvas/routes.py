@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Route
 from lmsauth.canvas.access_tokens.routes import access_token_routes
 from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.courses.gradebook_pages import gradebook_routes
 from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.lti.service_routes import lti_service_routes
@@ -85,4 +86,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         *developer_key_routes(ctx, api),
         *people_routes(api),
         *lti_service_routes(ctx),
+        *gradebook_routes(api),
     ]
