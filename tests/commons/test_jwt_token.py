@@ -7,7 +7,14 @@ import jwt as pyjwt
 from lmsauth.canvas.tool_models import ExternalTool
 from lmsauth.canvas.tools import find_tool, standard_url
 from lmsauth.core import clock
-from tests.commons.support import CONSUMER_KEY, SHARED_SECRET, Lti, accept_terms, form_fields, launch_and_accept
+from tests.commons.support import (
+    CONSUMER_KEY,
+    SHARED_SECRET,
+    Lti,
+    accept_terms,
+    form_fields,
+    launch_and_accept,
+)
 from tests.flows import log_in
 
 NOT_FOUND = {"errors": [{"message": "The specified resource does not exist."}]}
