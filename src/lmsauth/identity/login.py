@@ -62,11 +62,14 @@ def basic_credentials(header: str | None) -> tuple[str, str]:
 class IdentityLogin:
     """The token endpoint; holds what it needs from the composed app."""
 
-    def __init__(self, db: Database, keyring: KeyRing, public_url: str, limits: RateLimits) -> None:
+    def __init__(
+        self, db: Database, keyring: KeyRing, public_url: str, limits: RateLimits, signing_alg: str = "RS256"
+    ) -> None:
         self.db = db
         self.keyring = keyring
         self.public_url = public_url
         self.limits = limits
+        self.signing_alg = signing_alg
 
     async def login(self, request: Request) -> Response:
         try:
@@ -105,7 +108,7 @@ class IdentityLogin:
             raise unauthorized("This client has been revoked.")
         if not client.usable_at(clock.now()):
             raise unauthorized("This client has expired.")
-        token, scope = await tokens.issue(self.keyring, client, self.public_url)
+        token, scope = await tokens.issue(self.keyring, client, self.public_url, self.signing_alg)
         return ORJSONResponse(
             {
                 "access_token": token,
