@@ -123,7 +123,13 @@ def test_a_head_trickled_slowly_is_closed_without_an_answer(server: Server) -> N
         sender = threading.Thread(target=trickle, daemon=True)
         sender.start()
         try:
-            assert read_until_closed(sock) == b""
+            try:
+                received = read_until_closed(sock)
+            except ConnectionResetError:
+                # The server closed while a trickled byte was on its way: the kernel answers
+                # that byte with a reset. Closed either way, and no answer was read before it.
+                received = b""
+            assert received == b""
         finally:
             closed.set()
             sender.join(timeout=5)
