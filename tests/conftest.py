@@ -413,15 +413,12 @@ class LiveServer:
     settings: Settings
 
 
-@pytest.fixture
-def live_server(settings: Settings) -> Iterator[LiveServer]:
-    """The app on a real port (uvicorn in a thread), for real HTTP clients, over the same
-    database as the test's ``settings`` and ``directory``.
-
-    It runs in this process so that tests can move ``core.clock`` under it.
-    """
+@contextlib.contextmanager
+def serving(settings: Settings, **changes: Any) -> Iterator[LiveServer]:
+    """The app on a real loopback port (uvicorn in a thread), with ``changes`` to ``settings``
+    and its ``public_url`` on that port, for as long as the block runs."""
     port = free_port()
-    settings = settings.model_copy(update={"public_url": f"http://127.0.0.1:{port}"})
+    settings = settings.model_copy(update={**changes, "public_url": f"http://127.0.0.1:{port}"})
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )
@@ -438,6 +435,17 @@ def live_server(settings: Settings) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    """The app on a real port (uvicorn in a thread), for real HTTP clients, over the same
+    database as the test's ``settings`` and ``directory``.
+
+    It runs in this process so that tests can move ``core.clock`` under it.
+    """
+    with serving(settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

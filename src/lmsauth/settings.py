@@ -199,6 +199,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Login form: how long failures are counted, and how long a lock lasts.",
     )
+    lti_allow_private_jwk_urls: bool = Field(
+        default=False,
+        description="Let LTI tools' JWK URLs name loopback or private addresses (a tool on this "
+        "machine or network). Off, such a URL is refused: this server would otherwise fetch any "
+        "address a developer key names. The emulator allows them by itself.",
+    )
     emulator: bool = Field(
         default=False,
         description="Emulator mode: the /_emulator/ control API (clock, faults, traffic, state).",

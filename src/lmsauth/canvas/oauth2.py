@@ -26,6 +26,7 @@ from lmsauth.canvas.errors import (
     unknown_client,
 )
 from lmsauth.canvas.keys import client_credentials as client_credentials_grant
+from lmsauth.canvas.lti import client_assertion
 from lmsauth.canvas.models import AccessToken, Account, BrowserSession, DeveloperKey, User
 from lmsauth.canvas.people import usable_user
 from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
@@ -356,12 +357,18 @@ class OAuth2Provider:
             if grant_type is None and "code" in params:
                 grant_type = "authorization_code"
             credentials = client_credentials(request, params)
+            by_assertion = client_assertion.is_assertion_request(grant_type, params)
         except BadParameters as exc:
             raise oauth_error("invalid_request", exc.message) from exc
         if grant_type not in ("authorization_code", "refresh_token", "client_credentials"):
             raise oauth_error(
                 "unsupported_grant_type", "The grant_type you requested is not currently supported"
             )
+        if by_assertion:
+            # Spec 5.6, the asymmetric variant first: the key is named by the assertion alone.
+            issued = await client_assertion.grant(self.ctx, request, params)
+            metrics.token_issued("canvas_token_client_credentials")
+            return JSONResponse(issued, headers=NO_STORE)
         gate = ClientGate(self.ctx.limits, request, credentials)
         gate.check_address()
 

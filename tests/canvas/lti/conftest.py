@@ -1,5 +1,6 @@
-"""Fixtures of the LTI launch tests: the tool (pylti1p3 on a port of its own), and a course
-on the live server with a teacher, a student and the tool installed."""
+"""Fixtures of the LTI tests: for the launch, the tool (pylti1p3 on a port of its own) and a course
+on the live server with a teacher, a student and the tool installed; for the LTI Advantage
+services, a world of keys and courses made in the database and a tool's JWK Set on loopback."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from lmsauth.settings import Settings
+from tests.canvas.lti.services_support import JwksServer, LtiWorld
 from tests.canvas.lti.support import enroll, lti_key, make_course
 from tests.canvas.lti.tool import Platform, Tool, rsa_key_pair, serve_tool
 from tests.conftest import Directory, LiveServer, Person
@@ -58,3 +61,14 @@ def build_classroom(live_server: LiveServer, directory: Directory, tool: Tool) -
     platform = lti_key(settings, tool, custom={"course": "$Canvas.course.id", "unknown": "$Person.sourcedId"})
     tool.configure([platform])
     return Classroom(live_server, tool, platform, course_id, teacher, student)
+
+
+@pytest.fixture
+def world(settings: Settings) -> LtiWorld:
+    return LtiWorld(settings)
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JwksServer]:
+    with JwksServer() as server:
+        yield server

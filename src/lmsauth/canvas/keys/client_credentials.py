@@ -5,8 +5,8 @@ Canvas chooses among three variants, in this order:
 
 1. **Asymmetric** (LTI Advantage): ``client_assertion_type`` is
    ``urn:ietf:params:oauth:client-assertion-type:jwt-bearer`` and the key proves itself with a
-   JWT signed by its own key pair. Not here yet: the LTI 1.3 work adds it in ``grant`` below,
-   before the symmetric check, with the assertion rules of spec 5.6.
+   JWT signed by its own key pair: ``canvas.lti.client_assertion``, which the token endpoint
+   tries first.
 2. **Service user** (InstAccess tokens): this server has no service users.
 3. **Symmetric**: ``client_id`` and ``client_secret``, allowed only for a key whose
    ``client_credentials_audience`` is ``external``; the answer is an RS256 JWT from the
