@@ -1,5 +1,6 @@
-"""Canvas's two error formats: OAuth2 (``{"error","error_description"}``, spec 3.5 and 5.8)
-and the REST API's (``{"errors":[{"message"}]}``, spec 7.3). The authentication errors are
+"""Canvas's error formats: OAuth2 (``{"error","error_description"}``, spec 3.5 and 5.8),
+the REST API's (``{"errors":[{"message"}]}``, spec 7.3) and the LTI Advantage services'
+(``{"errors":{"type","message"}}``, spec lti13.md 5.3). The authentication errors are
 counted in ``core.metrics`` (``lmsauth_failures_total``) when they are sent."""
 
 from __future__ import annotations
@@ -129,3 +130,27 @@ def rate_limit_exceeded(status: int, decision: Decision, cost: float) -> Respons
     response = PlainTextResponse(body, status_code=status, headers={"Retry-After": str(decision.retry_after)})
     add_quota_headers(response, decision, cost)
     return response
+
+
+# The status symbols Rails names statuses by, as the LTI Advantage services' errors carry them.
+_STATUS_SYMBOLS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    412: "precondition_failed",
+    422: "unprocessable_entity",
+    429: "too_many_requests",
+    500: "internal_server_error",
+    503: "service_unavailable",
+}
+
+
+def lti_service_error(status: int, message: str) -> WireError:
+    """The LTI Advantage services' error (``Lti::IMS::Concerns::AdvantageServices``, spec
+    lti13.md 5.3): ``{"errors": {"type": "<status symbol>", "message": ...}}``, an object where
+    the REST API has a list."""
+    kind = _STATUS_SYMBOLS.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+    return WireError(
+        status, {"errors": {"type": kind, "message": message}}, failure=("canvas", f"lti_service_{status}")
+    )

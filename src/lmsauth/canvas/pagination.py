@@ -62,9 +62,19 @@ def _last(params: Params, name: str) -> str | None:
     return values[-1] if values else None
 
 
-def page_request(params: Params, *, default_per_page: int = DEFAULT_PER_PAGE) -> PageRequest:
-    """The page asked for; a ``page`` that is not a positive integer is Canvas's 404."""
+def page_request(
+    params: Params,
+    *,
+    default_per_page: int = DEFAULT_PER_PAGE,
+    max_per_page: int = MAX_PER_PAGE,
+    size_override: str | None = None,
+) -> PageRequest:
+    """The page asked for; a ``page`` that is not a positive integer is Canvas's 404.
+    ``size_override`` names a parameter that wins over ``per_page`` when given (the LTI
+    services' ``limit``)."""
     raw_per_page = _last(params, "per_page")
+    if size_override is not None and _last(params, size_override) is not None:
+        raw_per_page = _last(params, size_override)
     per_page = default_per_page if raw_per_page is None else _ruby_to_i(raw_per_page)
     raw_page = _last(params, "page")
     if raw_page is None or raw_page == "":
@@ -73,11 +83,21 @@ def page_request(params: Params, *, default_per_page: int = DEFAULT_PER_PAGE) ->
         page = int(raw_page.strip()[:19])
     else:
         raise not_found()
-    return PageRequest(page, min(max(per_page, 1), MAX_PER_PAGE))
+    return PageRequest(page, min(max(per_page, 1), max_per_page))
 
 
-def link_header(request: Request, public_url: str, asked: PageRequest, total: int) -> str:
-    """The ``Link`` header of one page of ``total`` items, on the server's public URL."""
+def link_header(
+    request: Request,
+    public_url: str,
+    asked: PageRequest,
+    total: int,
+    *,
+    leave_out: frozenset[str] = frozenset(),
+    sort: bool = False,
+) -> str:
+    """The ``Link`` header of one page of ``total`` items, on the server's public URL.
+    ``leave_out``: more query parameters to drop (NRPS's ``limit``); ``sort``: the others in
+    Rails' ``to_query`` order, as ``Api.paginate`` writes them for LTI services."""
     last = max(1, math.ceil(total / asked.per_page))
     pages: dict[str, int] = {"current": asked.page}
     if asked.page < last:
@@ -86,7 +106,10 @@ def link_header(request: Request, public_url: str, asked: PageRequest, total: in
         pages["prev"] = min(asked.page - 1, last)
     pages["first"] = 1
     pages["last"] = last
-    kept = [(name, value) for name, value in request.query_params.multi_items() if name not in _LEFT_OUT]
+    dropped = _LEFT_OUT | leave_out
+    kept = [(name, value) for name, value in request.query_params.multi_items() if name not in dropped]
+    if sort:
+        kept.sort()
     base = public_url.rstrip("/") + request.url.path + "?" + (urlencode(kept) + "&" if kept else "")
     return ",".join(
         f'<{base}page={number}&per_page={asked.per_page}>; rel="{rel}"' for rel, number in pages.items()
@@ -94,7 +117,14 @@ def link_header(request: Request, public_url: str, asked: PageRequest, total: in
 
 
 def paginate(
-    response: Response, request: Request, public_url: str, asked: PageRequest, total: int
+    response: Response,
+    request: Request,
+    public_url: str,
+    asked: PageRequest,
+    total: int,
+    *,
+    leave_out: frozenset[str] = frozenset(),
+    sort: bool = False,
 ) -> Response:
-    response.headers["Link"] = link_header(request, public_url, asked, total)
+    response.headers["Link"] = link_header(request, public_url, asked, total, leave_out=leave_out, sort=sort)
     return response

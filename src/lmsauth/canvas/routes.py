@@ -13,6 +13,7 @@ from lmsauth.canvas.courses.routes import course_routes
 from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.lti.routes import lti_routes
+from lmsauth.canvas.lti.service_routes import lti_service_routes
 from lmsauth.canvas.oauth2 import OAuth2Provider
 from lmsauth.canvas.people.routes import people_routes
 from lmsauth.canvas.revocation import TokenRevocation
@@ -87,4 +88,5 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
         *people_routes(api),
         *course_routes(ctx, api),
         *lti_routes(ctx),
+        *lti_service_routes(ctx),
     ]

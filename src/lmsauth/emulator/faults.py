@@ -5,7 +5,8 @@ Its answer wears the real service's error format, chosen by path, because that i
 client's error handling is written against: DAP's and the Identity Service's envelope
 (``{"error": {"type", "uuid", "message"}}``, spec B3, with ``Retry-After``, which the dap client
 honours, spec B1), Canvas's throttle (``403 Forbidden (Rate Limit Exceeded)``, which canvasapi
-recognises by that text, spec 7.3), Canvas's OAuth2 and API bodies, and Commons' envelope.
+recognises by that text, spec 7.3), Canvas's OAuth2 and API bodies, the LTI Advantage services'
+(``{"errors": {"type", "message"}}``), and Commons' envelope.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
-from lmsauth.canvas.errors import oauth_error
+from lmsauth.canvas.errors import lti_service_error, oauth_error
 from lmsauth.commons.errors import commons_error
 from lmsauth.core import clock
 from lmsauth.core.errors import WireError
@@ -204,6 +205,9 @@ def answer(fault: Fault, path: str, commons_path: str) -> FaultAnswer:
             (b"content-length", str(len(CANVAS_THROTTLE_BODY)).encode()),
         ]
         return FaultAnswer(403, headers, CANVAS_THROTTLE_BODY)
+    if path.startswith("/api/lti/courses/") or path.startswith("/api/lti/groups/"):
+        # The LTI Advantage services' own shape (spec lti13.md 5.3), which pylti1p3 reports.
+        return _from_wire(lti_service_error(status, message), extra)
     if path.startswith("/login/oauth2/"):
         code = _OAUTH_CODES.get(status, "server_error" if status >= 500 else "invalid_request")
         return _from_wire(oauth_error(code, message, status), extra)

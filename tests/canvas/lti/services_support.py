@@ -146,7 +146,7 @@ class LtiWorld(Directory):
             if public_jwk_url is not None:
                 key.public_jwk_url = public_jwk_url
             elif inline:
-                key.public_jwk = public_jwk or tool_key_pair(name).jwk
+                key.public_jwk = public_jwk or tool_key_pair().jwk
             for attribute, value in extra.items():
                 setattr(key, attribute, value)
             await session.flush()
@@ -290,3 +290,40 @@ def registration(base_url: str, client_id: str, pair: ToolKeyPair | None = None)
         .set_tool_private_key(pair.private_pem)
         .set_tool_public_key(pair.public_pem)
     )
+
+
+def service_token(
+    client: Any, client_id: str, scopes: list[str] | None = None, *, base: str = "http://testserver"
+) -> str:
+    """A service token bought at ``client``'s token endpoint with a client assertion."""
+    form = token_form(assertion(client_id, base + TOKEN_PATH), ALL_SCOPES if scopes is None else scopes)
+    response = client.post(TOKEN_PATH, data=form)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def classroom(world: LtiWorld) -> dict[str, int]:
+    """A course with the tool installed, and people in every role (plus some who must not be
+    listed): logins by role."""
+    world.key()
+    world.course()
+    world.install()
+    world.course("other")
+    people = {
+        "teacher": ("teacher@example.edu", "Tess Teacher"),
+        "ta": ("ta@example.edu", "Tom Assistant"),
+        "student": ("student@example.edu", "Sam Student"),
+        "student2": ("student2@example.edu", "Sue Second"),
+        "designer": ("designer@example.edu", "Dee Designer"),
+        "observer": ("observer@example.edu", "Olly Observer"),
+        "dropped": ("dropped@example.edu", "Dan Dropped"),
+        "elsewhere": ("elsewhere@example.edu", "Eve Elsewhere"),
+    }
+    for login, name in people.values():
+        world.person(login, name)
+    for role in ("teacher", "ta", "student", "student2", "designer", "observer"):
+        world.enroll(people[role][0], "student" if role == "student2" else role)
+    world.enroll("teacher@example.edu", "student")  # a second enrollment: still one member
+    world.enroll("dropped@example.edu", "student", state="deleted")
+    world.enroll("elsewhere@example.edu", "student", course="other")
+    return {role: world.users[login] for role, (login, _) in people.items()}

@@ -190,7 +190,7 @@ def test_a_symmetric_signature_is_refused(client, world) -> None:
     now = int(time.time())
     forged = jwt.encode(
         {"iss": client_id, "sub": client_id, "aud": AUD, "iat": now, "exp": now + 60, "jti": "x"},
-        "a shared secret nobody agreed on",
+        "a shared secret nobody agreed on, long enough",
         algorithm="HS256",
     )
     refused(token(client, token_form(forged, [SCORE])), 400, "invalid_request", "JWS signature invalid.")
