@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -24,7 +25,8 @@ from sqlalchemy import select
 from lmsauth.canvas import admin
 from lmsauth.canvas.courses.models import ENROLLMENT_TYPES, Course, Enrollment
 from lmsauth.canvas.keys import service as keys_service
-from lmsauth.canvas.models import Account, DeveloperKey, global_id
+from lmsauth.canvas.lti.user_ids import lti_user_id
+from lmsauth.canvas.models import Account, DeveloperKey, User, global_id
 from lmsauth.canvas.tool_models import ExternalTool, seal
 from lmsauth.settings import Settings
 from tests.conftest import TEST_SECRET_KEY, Directory, run, serving
@@ -37,7 +39,8 @@ LINEITEM = AGS + "lineitem"
 LINEITEM_READONLY = AGS + "lineitem.readonly"
 RESULT_READONLY = AGS + "result.readonly"
 SCORE = AGS + "score"
-ALL_SCOPES = [LINEITEM, LINEITEM_READONLY, RESULT_READONLY, SCORE, NRPS_SCOPE]
+AGS_SCOPES = [LINEITEM, LINEITEM_READONLY, RESULT_READONLY, SCORE]
+ALL_SCOPES = [*AGS_SCOPES, NRPS_SCOPE]
 
 
 @dataclass(frozen=True)
@@ -327,3 +330,50 @@ def classroom(world: LtiWorld) -> dict[str, int]:
     world.enroll("dropped@example.edu", "student", state="deleted")
     world.enroll("elsewhere@example.edu", "student", course="other")
     return {role: world.users[login] for role, (login, _) in people.items()}
+
+
+def now_iso(offset: float = 0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=offset)).isoformat()
+
+
+def lti_id(world: LtiWorld, user_id: int) -> str:
+    user = world.query(select(User).where(User.id == user_id))[0][0]
+    return lti_user_id(user.uuid)
+
+
+def items_path(world: LtiWorld, course: str = "course") -> str:
+    return f"/api/lti/courses/{world.courses[course]}/line_items"
+
+
+class Tool:
+    """The tool's side over the in-process app: its token and JSON calls."""
+
+    def __init__(
+        self, client: Any, world: LtiWorld, key: str = "tool", scopes: list[str] | None = None
+    ) -> None:
+        self.client = client
+        self.token = service_token(client, world.client_id(key), AGS_SCOPES if scopes is None else scopes)
+
+    def call(self, method: str, url: str, body: Any = None, **params: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return self.client.request(method, url, json=body, params=params or None, headers=headers)
+
+    def create(self, path: str, **body: Any) -> dict[str, Any]:
+        response = self.call("POST", path, {"label": "Quiz", "scoreMaximum": 10, **body})
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    def score(self, item_url: str, user: str, **body: Any) -> Any:
+        score = {
+            "userId": user,
+            "activityProgress": "Completed",
+            "gradingProgress": "FullyGraded",
+            "timestamp": now_iso(),
+            **body,
+        }
+        return self.call("POST", item_url + "/scores", {k: v for k, v in score.items() if v is not None})
+
+
+def path_of(url: str) -> str:
+    return url.removeprefix("http://testserver")

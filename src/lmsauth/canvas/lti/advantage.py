@@ -69,6 +69,16 @@ class ScopeRule:
         )
 
 
+class EmptyAnswer(WireError):
+    """A refusal Canvas answers with a status and no body (``head :not_found``)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status, None)
+
+    def response(self) -> Response:
+        return Response(status_code=self.status)
+
+
 def bearer(request: Request) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() or None if scheme.lower() == "bearer" else None
