@@ -15,6 +15,7 @@ from pylti1p3.names_roles import NamesRolesProvisioningService
 from pylti1p3.service_connector import ServiceConnector
 
 from lmsauth.canvas.courses.models import Course
+from lmsauth.canvas.lti import line_items
 from lmsauth.canvas.lti.user_ids import lti_user_id
 from lmsauth.canvas.models import User
 from lmsauth.canvas.tool_models import ExternalTool
@@ -29,6 +30,7 @@ from tests.canvas.lti.services_support import (
     service_token,
     tool_key_pair,
 )
+from tests.conftest import run
 from tests.contract.conftest import conforms
 
 MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
@@ -156,16 +158,68 @@ def test_role_filter(client, world: LtiWorld) -> None:
 
 
 def test_rlid(client, world: LtiWorld) -> None:
-    classroom(world)
+    ids = classroom(world)
     token = service_token(client, world.client_id())
     context_id = world.query(Course.__table__.select().where(Course.id == world.courses["course"]))[0]
     ok = get(client, members_url(world), token, rlid=context_id.lti_context_id)
     assert ok.status_code == 200 and len(ok.json()["members"]) == 6
+    assert not any("message" in m for m in ok.json()["members"])
     refused(
         get(client, members_url(world), token, rlid="no-such-link"),
         400,
         "Tool does not have access to rlid or rlid does not exist",
     )
+    conforms(ok, "GET", "/api/lti/courses/{course_id}/names_and_roles")
+    # A resource link of the tool's (a deep link's assignment) adds each member's message.
+    deep_link(world, resource_link_id="rl-1")
+    linked = get(client, members_url(world), token, rlid="rl-1")
+    assert linked.status_code == 200
+    conforms(linked, "GET", "/api/lti/courses/{course_id}/names_and_roles")
+    student = next(
+        m for m in linked.json()["members"] if m["user_id"] == lti_user_id(uuid_of(world, ids["student"]))
+    )
+    assert student["message"] == [
+        {
+            "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
+            "locale": "en",
+            "https://purl.imsglobal.org/spec/lti/claim/custom": {},
+            "https://www.instructure.com/canvas_user_id": ids["student"],
+        }
+    ]
+    # Another tool's resource link is not this tool's.
+    world.key("other-tool")
+    world.install("other-tool")
+    other = service_token(client, world.client_id("other-tool"))
+    refused(
+        get(client, members_url(world), other, rlid="rl-1"),
+        400,
+        "Tool does not have access to rlid or rlid does not exist",
+    )
+
+
+def test_pylti1p3_members_of_a_resource_link(settings, world: LtiWorld) -> None:
+    classroom(world)
+    deep_link(world, resource_link_id="rl-1")
+    with serve(settings) as base:
+        connector = ServiceConnector(registration(base, world.client_id()))
+        url = f"{base}{members_url(world)}"
+        members = NamesRolesProvisioningService(connector, {"context_memberships_url": url}).get_members(
+            "rl-1"
+        )
+    assert len(members) == 6 and all(m["message"] for m in members)
+
+
+def deep_link(world: LtiWorld, resource_link_id: str) -> None:
+    async def work(session: Any) -> None:
+        await line_items.create_from_deep_link(
+            session,
+            course_id=world.courses["course"],
+            developer_key_id=world.keys["tool"],
+            line_item={"scoreMaximum": 10, "label": "Lab"},
+            resource_link_id=resource_link_id,
+        )
+
+    run(world._in_session(work))
 
 
 def test_account_install_serves_every_course_of_the_account(client, world: LtiWorld) -> None:

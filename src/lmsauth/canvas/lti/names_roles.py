@@ -9,8 +9,10 @@
   and ``lti11_legacy_user_id``; names, email and picture as the tool's privacy level allows.
 - ``role``: a full LIS role URI keeps the members holding it; any other value (``Learner``)
   keeps nobody, which is no error.
-- ``rlid``: the course's own context id filters nothing; another value, which would name a
-  resource link of the tool, is refused (400): this server keeps no resource links yet.
+- ``rlid``: the course's own context id filters nothing; a resource link of this tool in the
+  course (one its line items name: a deep link's assignment) adds each member's ``message``
+  (every active student is assigned every assignment here, so none is left out); anything
+  else is refused (400, Canvas's status UNCONFIRMED).
 - Paging: ``limit`` (default and at most 50) wins over ``per_page``; Canvas's ``Link`` header,
   ``limit`` left out of its URLs and the other parameters sorted.
 """
@@ -23,6 +25,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from lmsauth.canvas.courses.gradebook import Assignment, LineItem
 from lmsauth.canvas.courses.models import Enrollment
 from lmsauth.canvas.errors import lti_service_error
 from lmsauth.canvas.lti.advantage import ServiceCall
@@ -94,6 +97,18 @@ def member(user: User, roles: list[str], privacy: str, sis_id: str | None, publi
     return row
 
 
+def launch_message(user: User) -> dict[str, Any]:
+    """The ``message`` a member row carries when ``rlid`` names a resource link: what a launch
+    of it would say of the member (Canvas's serializer, without custom fields: lmsauth keeps
+    none on resource links)."""
+    return {
+        "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiResourceLinkRequest",
+        "locale": user.locale or "en",
+        "https://purl.imsglobal.org/spec/lti/claim/custom": {},
+        "https://www.instructure.com/canvas_user_id": user.id,
+    }
+
+
 class NamesAndRoles:
     def __init__(self, public_url: str) -> None:
         self.public_url = public_url
@@ -104,8 +119,11 @@ class NamesAndRoles:
             params, default_per_page=MAX_PAGE_SIZE, max_per_page=MAX_PAGE_SIZE, size_override="limit"
         )
         rlid = params.get("rlid")
+        with_message = False
         if rlid is not None and rlid != call.course.lti_context_id:
-            raise lti_service_error(400, RLID_REFUSED)
+            if not await self._tool_resource_link(call, rlid):
+                raise lti_service_error(400, RLID_REFUSED)
+            with_message = True
         role = params.get("role")
         rows = (
             await call.session.execute(
@@ -128,6 +146,12 @@ class NamesAndRoles:
         chosen = list(people.values())[asked.offset : asked.offset + asked.per_page]
         privacy = privacy_level(call.tool, call.key.tool_configuration)
         sis_ids = await self._sis_ids(call, [user.id for user, _ in chosen])
+        members = [
+            member(user, roles, privacy, sis_ids.get(user.id), self.public_url) for user, roles in chosen
+        ]
+        if with_message:
+            for row, (user, _) in zip(members, chosen, strict=True):
+                row["message"] = [launch_message(user)]
         body = {
             "id": str(request.url),
             "context": {
@@ -135,14 +159,29 @@ class NamesAndRoles:
                 "label": call.course.course_code,
                 "title": call.course.name,
             },
-            "members": [
-                member(user, roles, privacy, sis_ids.get(user.id), self.public_url) for user, roles in chosen
-            ],
+            "members": members,
         }
         response = ORJSONResponse(body, media_type=MEDIA_TYPE)
         return paginate(
             response, request, self.public_url, asked, len(people), leave_out=frozenset({"limit"}), sort=True
         )
+
+    @staticmethod
+    async def _tool_resource_link(call: ServiceCall, rlid: str) -> bool:
+        """Whether ``rlid`` is a resource link of this key's in the course: one its line items
+        (a deep link's assignment) name."""
+        found = await call.session.scalar(
+            select(LineItem.id)
+            .join(Assignment, Assignment.id == LineItem.assignment_id)
+            .where(
+                LineItem.course_id == call.course.id,
+                LineItem.developer_key_id == call.key.id,
+                LineItem.resource_link_id == rlid,
+                Assignment.workflow_state != "deleted",
+            )
+            .limit(1)
+        )
+        return found is not None
 
     @staticmethod
     async def _sis_ids(call: ServiceCall, user_ids: list[int]) -> dict[int, str]:
