@@ -60,7 +60,7 @@ def uuid_of(world: LtiWorld, user_id: int) -> str:
 
 def test_pylti1p3_reads_the_course_people_page_by_page(settings, world: LtiWorld) -> None:
     ids = classroom(world)
-    world.set_key("tool", tool_configuration={"extensions": [{"privacy_level": "public"}]})
+    world.update(ExternalTool, world.tools["tool"], privacy_level="public")
     with serve(settings) as base:
         connector = ServiceConnector(registration(base, world.client_id()))
         url = f"{base}{members_url(world)}?limit=2"

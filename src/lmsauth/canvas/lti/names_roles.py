@@ -6,7 +6,8 @@
 - Members: the users with an active enrollment, one row each (several enrollments, one row),
   ``status`` always ``Active``, ``roles`` the membership roles of their enrollments
   (``LIS_V2_LTI_ADVANTAGE_ROLE_MAP``), ``user_id`` the user's ``lti_id`` (a launch's ``sub``)
-  and ``lti11_legacy_user_id``; names, email and picture as the tool's privacy level allows.
+  and ``lti11_legacy_user_id``; names, email and picture as the installed tool's privacy
+  level allows (as a launch's claims do).
 - ``role``: a full LIS role URI keeps the members holding it; any other value (``Learner``)
   keeps nobody, which is no error.
 - ``rlid``: the course's own context id filters nothing; a resource link of this tool in the
@@ -33,7 +34,6 @@ from lmsauth.canvas.lti.user_ids import legacy_user_id, lti_user_id
 from lmsauth.canvas.models import Login, User
 from lmsauth.canvas.pagination import page_request, paginate
 from lmsauth.canvas.people import USER_IS_USABLE
-from lmsauth.canvas.tool_models import ExternalTool
 from lmsauth.core.web import ORJSONResponse, Params
 
 SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
@@ -62,15 +62,6 @@ def enrollment_types_for(role: str) -> set[str]:
     return {kind for kind, roles in MEMBERSHIP_ROLES.items() if role in roles}
 
 
-def privacy_level(tool: ExternalTool, tool_configuration: dict[str, Any] | None) -> str:
-    """The tool's privacy level: its key's configuration (``extensions[].privacy_level`` of the
-    Canvas platform), else the installed tool's own."""
-    for extension in (tool_configuration or {}).get("extensions") or []:
-        if isinstance(extension, dict) and extension.get("privacy_level"):
-            return str(extension["privacy_level"])
-    return tool.privacy_level
-
-
 def given_and_family(user: User) -> tuple[str, str]:
     """Canvas's ``first_name``/``last_name``: from the sortable name, "Last, First"."""
     last, comma, first = user.sortable_name.partition(",")
@@ -80,7 +71,9 @@ def given_and_family(user: User) -> tuple[str, str]:
     return (" ".join(parts[:-1]), parts[-1]) if len(parts) > 1 else (user.name, "")
 
 
-def member(user: User, roles: list[str], privacy: str, sis_id: str | None, public_url: str) -> dict[str, Any]:
+def member(
+    user: User, roles: list[str], privacy: str, sis_id: str | None, public_url: str, secret_key: str
+) -> dict[str, Any]:
     row: dict[str, Any] = {"status": "Active"}
     if privacy in ("public", "name_only"):
         given, family = given_and_family(user)
@@ -92,7 +85,7 @@ def member(user: User, roles: list[str], privacy: str, sis_id: str | None, publi
     if privacy in ("public", "email_only") and user.email:
         row["email"] = user.email
     row["user_id"] = lti_user_id(user.uuid)
-    row["lti11_legacy_user_id"] = legacy_user_id(user.uuid)
+    row["lti11_legacy_user_id"] = legacy_user_id(secret_key, user.id)
     row["roles"] = roles
     return row
 
@@ -110,8 +103,9 @@ def launch_message(user: User) -> dict[str, Any]:
 
 
 class NamesAndRoles:
-    def __init__(self, public_url: str) -> None:
+    def __init__(self, public_url: str, secret_key: str) -> None:
         self.public_url = public_url
+        self.secret_key = secret_key
 
     async def course_index(self, request: Request, call: ServiceCall) -> Response:
         params = Params(request.query_params.multi_items())
@@ -144,10 +138,11 @@ class NamesAndRoles:
         if role is not None:
             people = {uid: entry for uid, entry in people.items() if role in entry[1]}
         chosen = list(people.values())[asked.offset : asked.offset + asked.per_page]
-        privacy = privacy_level(call.tool, call.key.tool_configuration)
+        privacy = call.tool.privacy_level
         sis_ids = await self._sis_ids(call, [user.id for user, _ in chosen])
         members = [
-            member(user, roles, privacy, sis_ids.get(user.id), self.public_url) for user, roles in chosen
+            member(user, roles, privacy, sis_ids.get(user.id), self.public_url, self.secret_key)
+            for user, roles in chosen
         ]
         if with_message:
             for row, (user, _) in zip(members, chosen, strict=True):

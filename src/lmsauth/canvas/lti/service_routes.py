@@ -15,7 +15,7 @@ WRITE_LINE_ITEMS = ScopeRule(all_of=[line_items.LINEITEM])
 def lti_service_routes(ctx: CanvasContext) -> list[BaseRoute]:
     services = AdvantageServices(ctx)
     public_url = ctx.settings.public_url
-    nrps = names_roles.NamesAndRoles(public_url)
+    nrps = names_roles.NamesAndRoles(public_url, ctx.settings.resolved_secret_key)
     items = line_items.LineItems(public_url)
     score = scores.Scores(public_url)
     results = scores.Results(public_url)

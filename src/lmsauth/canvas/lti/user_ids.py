@@ -1,23 +1,23 @@
 """How LTI names a Canvas user (spec lti13.md 3.2, 6): the ``lti_id`` (a UUID: the launch's
 ``sub``, NRPS's ``user_id``, AGS's ``userId``) and the LTI 1.1 legacy id (40 hex characters).
 
-Canvas stores a random ``lti_id`` per user; here both are derived from the user's random
-``uuid``, so they are as stable and as opaque, and need no column: the id of a user never
-changes, and nobody can compute it without the user's ``uuid``.
+Canvas stores a random ``lti_id`` per user; here it is derived from the user's own random
+``uuid`` (a UUID 5), so it is as stable and as opaque and needs no column. The legacy id is
+Canvas's ``opaque_identifier_for(user)``, ``canvas.tools.opaque_id`` of ``user_<id>``. A launch
+must name users the same way (its ``sub`` and ``lti11_legacy_user_id``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
-_NAMESPACE = uuid.UUID("6f0c5a52-7f44-4e1c-9a4e-5b1f3c2d0e11")
+from lmsauth.canvas.tools import opaque_id
 
 
 def lti_user_id(user_uuid: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "lti_id:" + user_uuid))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lmsauth:lti_id:{user_uuid}"))
 
 
-def legacy_user_id(user_uuid: str) -> str:
-    """``lti11_legacy_user_id``: Canvas's ``opaque_identifier_for(user)``, 40 hex characters."""
-    return hashlib.sha1(("user:" + user_uuid).encode(), usedforsecurity=False).hexdigest()
+def legacy_user_id(secret_key: str, user_id: int) -> str:
+    """``lti11_legacy_user_id``: 40 hex characters."""
+    return opaque_id(secret_key, f"user_{user_id}")
