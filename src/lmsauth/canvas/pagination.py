@@ -86,18 +86,24 @@ def page_request(
     return PageRequest(page, min(max(per_page, 1), max_per_page))
 
 
+@dataclass(frozen=True, slots=True)
+class LinkStyle:
+    """How a ``Link`` header writes the request's other query parameters: ``leave_out`` drops
+    more of them (the LTI services' ``limit``), ``sort`` puts the rest in Rails' ``to_query``
+    order, as ``Api.paginate`` writes them for the LTI services."""
+
+    leave_out: frozenset[str] = frozenset()
+    sort: bool = False
+
+
+CANVAS_API = LinkStyle()
+LTI_SERVICES = LinkStyle(frozenset({"limit"}), sort=True)
+
+
 def link_header(
-    request: Request,
-    public_url: str,
-    asked: PageRequest,
-    total: int,
-    *,
-    leave_out: frozenset[str] = frozenset(),
-    sort: bool = False,
+    request: Request, public_url: str, asked: PageRequest, total: int, style: LinkStyle = CANVAS_API
 ) -> str:
-    """The ``Link`` header of one page of ``total`` items, on the server's public URL.
-    ``leave_out``: more query parameters to drop (NRPS's ``limit``); ``sort``: the others in
-    Rails' ``to_query`` order, as ``Api.paginate`` writes them for LTI services."""
+    """The ``Link`` header of one page of ``total`` items, on the server's public URL."""
     last = max(1, math.ceil(total / asked.per_page))
     pages: dict[str, int] = {"current": asked.page}
     if asked.page < last:
@@ -106,9 +112,9 @@ def link_header(
         pages["prev"] = min(asked.page - 1, last)
     pages["first"] = 1
     pages["last"] = last
-    dropped = _LEFT_OUT | leave_out
+    dropped = _LEFT_OUT | style.leave_out
     kept = [(name, value) for name, value in request.query_params.multi_items() if name not in dropped]
-    if sort:
+    if style.sort:
         kept.sort()
     base = public_url.rstrip("/") + request.url.path + "?" + (urlencode(kept) + "&" if kept else "")
     return ",".join(
@@ -122,9 +128,7 @@ def paginate(
     public_url: str,
     asked: PageRequest,
     total: int,
-    *,
-    leave_out: frozenset[str] = frozenset(),
-    sort: bool = False,
+    style: LinkStyle = CANVAS_API,
 ) -> Response:
-    response.headers["Link"] = link_header(request, public_url, asked, total, leave_out=leave_out, sort=sort)
+    response.headers["Link"] = link_header(request, public_url, asked, total, style)
     return response

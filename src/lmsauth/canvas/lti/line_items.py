@@ -33,7 +33,7 @@ from starlette.responses import Response
 from lmsauth.canvas.courses.gradebook import Assignment, LineItem
 from lmsauth.canvas.errors import lti_service_error, not_found
 from lmsauth.canvas.lti.advantage import EmptyAnswer, ServiceCall, read_json
-from lmsauth.canvas.pagination import page_request, paginate
+from lmsauth.canvas.pagination import LTI_SERVICES, page_request, paginate
 from lmsauth.core.db import row_id
 from lmsauth.core.errors import WireError
 from lmsauth.core.web import ORJSONResponse, Params
@@ -240,7 +240,7 @@ class LineItems:
         launch = call.tool.url if "launch_url" in _includes(params) else None
         body = [serialize(item, self.public_url, launch) for item in items]
         response = ORJSONResponse(body, media_type=CONTAINER_TYPE)
-        return paginate(response, request, self.public_url, asked, total, leave_out=frozenset({"limit"}))
+        return paginate(response, request, self.public_url, asked, total, LTI_SERVICES)
 
     async def create(self, request: Request, call: ServiceCall) -> Response:
         data = await read_json(request)

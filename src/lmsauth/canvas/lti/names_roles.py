@@ -32,7 +32,7 @@ from lmsauth.canvas.errors import lti_service_error
 from lmsauth.canvas.lti.advantage import ServiceCall
 from lmsauth.canvas.lti.user_ids import legacy_user_id, lti_user_id
 from lmsauth.canvas.models import Login, User
-from lmsauth.canvas.pagination import page_request, paginate
+from lmsauth.canvas.pagination import LTI_SERVICES, page_request, paginate
 from lmsauth.canvas.people import USER_IS_USABLE
 from lmsauth.core.web import ORJSONResponse, Params
 
@@ -157,9 +157,7 @@ class NamesAndRoles:
             "members": members,
         }
         response = ORJSONResponse(body, media_type=MEDIA_TYPE)
-        return paginate(
-            response, request, self.public_url, asked, len(people), leave_out=frozenset({"limit"}), sort=True
-        )
+        return paginate(response, request, self.public_url, asked, len(people), LTI_SERVICES)
 
     @staticmethod
     async def _tool_resource_link(call: ServiceCall, rlid: str) -> bool:

@@ -31,7 +31,7 @@ from lmsauth.canvas.lti.advantage import ServiceCall, read_json
 from lmsauth.canvas.lti.line_items import SCOPE, find_line_item, iso, line_item_url, number
 from lmsauth.canvas.lti.user_ids import lti_user_id
 from lmsauth.canvas.models import User, local_id
-from lmsauth.canvas.pagination import page_request, paginate
+from lmsauth.canvas.pagination import LTI_SERVICES, page_request, paginate
 from lmsauth.canvas.people import USER_IS_USABLE
 from lmsauth.core import clock
 from lmsauth.core.db import row_id
@@ -253,7 +253,7 @@ class Results:
         url = line_item_url(self.public_url, item)
         body = [serialize_result(result, user, url) for result, user in rows.all()]
         response = ORJSONResponse(body, media_type=RESULTS_TYPE)
-        return paginate(response, request, self.public_url, asked, total, leave_out=frozenset({"limit"}))
+        return paginate(response, request, self.public_url, asked, total, LTI_SERVICES)
 
     async def show(self, request: Request, call: ServiceCall) -> Response:
         item = await find_line_item(call, request.path_params["line_item_id"])
