@@ -11,8 +11,8 @@ from lmsauth.identity import models as identity_models
 
 __all__ = [
     "canvas_course_models",
-    "canvas_lti_models",
     "canvas_gradebook_models",
+    "canvas_lti_models",
     "canvas_models",
     "canvas_tool_models",
     "commons_models",

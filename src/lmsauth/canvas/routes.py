@@ -9,8 +9,8 @@ from starlette.routing import BaseRoute, Route
 from lmsauth.canvas.access_tokens.routes import access_token_routes
 from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
-from lmsauth.canvas.courses.routes import course_routes
 from lmsauth.canvas.courses.gradebook_pages import gradebook_routes
+from lmsauth.canvas.courses.routes import course_routes
 from lmsauth.canvas.keys.routes import developer_key_routes
 from lmsauth.canvas.login import LoginPages
 from lmsauth.canvas.lti.routes import lti_routes

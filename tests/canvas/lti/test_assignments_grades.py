@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from lmsauth.canvas.courses.gradebook import Assignment, LineItem, Result, Submission
 from lmsauth.canvas.lti import line_items
-from tests.canvas.lti.support import (
+from tests.canvas.lti.services_support import (
     AGS_SCOPES,
     LINEITEM_READONLY,
     RESULT_READONLY,

@@ -8,6 +8,8 @@ from pylti1p3.deep_link_resource import DeepLinkResource
 from pylti1p3.lineitem import LineItem
 from sqlalchemy import select
 
+from lmsauth.canvas.courses.gradebook import Assignment
+from lmsauth.canvas.courses.gradebook import LineItem as GradebookLineItem
 from lmsauth.canvas.lti.models import LtiResourceLink
 from tests.canvas.lti.conftest import Classroom
 from tests.canvas.lti.support import AGS, NRPS, form, launch, signed_in_browser
@@ -15,6 +17,7 @@ from tests.conftest import Directory
 
 P = "https://purl.imsglobal.org/spec/lti/claim/"
 V = "http://purl.imsglobal.org/vocab/lis/v2/"
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 
 
 def test_a_student_launches_the_tool_from_the_course(classroom: Classroom) -> None:
@@ -110,3 +113,27 @@ def test_deep_linking_makes_links_that_launch(classroom: Classroom, directory: D
     assert data[P + "resource_link"] == {"id": links[0].uuid, "title": "Chapter 1", "description": None}
     assert data[P + "target_link_uri"] == classroom.tool.launch_url + "?chapter=1"
     assert data[P + "custom"]["chapter"] == "1"
+    assert "lineitem" not in data[AGS_CLAIM]
+
+    # The quiz became an unpublished assignment with the line item the deep link asked for, in
+    # the course's gradebook, and its launch names that line item (spec lti13.md 3.2, 8).
+    (item, assignment) = directory.query(
+        select(GradebookLineItem, Assignment).join(
+            Assignment, Assignment.id == GradebookLineItem.assignment_id
+        )
+    )[0]
+    assert (item.label, item.score_maximum, item.tag, item.resource_link_id) == (
+        "Quiz 1",
+        10,
+        "quiz",
+        links[1].uuid,
+    )
+    assert (assignment.name, assignment.workflow_state) == ("Quiz 1", "unpublished")
+    course_page = browser.get(f"/courses/{classroom.course_id}")
+    gradebook = browser.get(f"/courses/{classroom.course_id}/gradebook")
+    assert 'id="gradebook-link"' in course_page.text and "Quiz 1" in gradebook.text
+    steps = launch(browser, classroom.tool_path(f"resource_link_id={links[1].uuid}"))
+    assert steps.tool is not None and steps.tool.status_code == 200, classroom.tool.errors
+    ags = classroom.tool.launches[-1][AGS_CLAIM]
+    assert ags["lineitem"] == f"{classroom.url}/api/lti/courses/{classroom.course_id}/line_items/{item.id}"
+    assert ags["lineitems"] == f"{classroom.url}/api/lti/courses/{classroom.course_id}/line_items"

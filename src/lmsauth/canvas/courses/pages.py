@@ -27,6 +27,7 @@ from lmsauth.canvas.access_tokens.seeding import find_user_id
 from lmsauth.canvas.admin import AdminError
 from lmsauth.canvas.context import PAGES, SHARED_PAGES, CanvasContext
 from lmsauth.canvas.courses import service
+from lmsauth.canvas.courses.gradebook_pages import gradebook_path
 from lmsauth.canvas.courses.models import ENROLLMENT_TYPES, Course
 from lmsauth.canvas.courses.service import CourseFilter, CourseInvalid, EnrollmentFilter, EnrollRefused
 from lmsauth.canvas.lti.course_tools import lti_tools_for_course
@@ -102,6 +103,7 @@ class CoursePages:
             state=service.api_state(course),
             people=people,
             lti_tools=await lti_tools_for_course(session, course),
+            gradebook=gradebook_path(course.id),
             can_enroll=allowed.manage,
             roles=ROLES,
             errors=errors or [],

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from lmsauth.canvas import signed_in
 from lmsauth.canvas.courses.models import Course
 from lmsauth.canvas.lti import launch as lti_launch
+from lmsauth.canvas.lti import line_items
 from lmsauth.canvas.lti.messages import DL, P
 from lmsauth.canvas.lti.models import LtiResourceLink
 from lmsauth.canvas.models import DeveloperKey, User, local_id
@@ -182,6 +183,16 @@ async def record_items(
             line_item=line_item,
         )
         session.add(link)
+        if line_item is not None and tool.developer_key_id is not None:
+            await session.flush()  # the link's uuid names the line item's resource link
+            await line_items.create_from_deep_link(
+                session,
+                course_id=course.id,
+                developer_key_id=tool.developer_key_id,
+                line_item=line_item,
+                resource_link_id=link.uuid,
+                title=title,
+            )
         items.append(Item(kind, title, url, link=link, line_item=line_item))
     await session.flush()
     return items

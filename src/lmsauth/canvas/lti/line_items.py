@@ -190,6 +190,27 @@ async def create_from_deep_link(
     )
 
 
+async def link_line_item(
+    session: AsyncSession, *, course_id: int, developer_key_id: int, resource_link_id: str
+) -> LineItem | None:
+    """The first line item of key ``developer_key_id`` for resource link ``resource_link_id``
+    in the course whose assignment is not deleted: the launch's AGS ``lineitem`` (spec
+    lti13.md 3.2), and the proof that ``rlid`` names one of the tool's links (NRPS)."""
+    found: LineItem | None = await session.scalar(
+        select(LineItem)
+        .join(Assignment, Assignment.id == LineItem.assignment_id)
+        .where(
+            LineItem.course_id == course_id,
+            LineItem.developer_key_id == developer_key_id,
+            LineItem.resource_link_id == resource_link_id,
+            Assignment.workflow_state != "deleted",
+        )
+        .order_by(LineItem.id)
+        .limit(1)
+    )
+    return found
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)[:255]
 

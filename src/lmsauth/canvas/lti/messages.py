@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth.canvas.courses.models import Course, Enrollment
 from lmsauth.canvas.keys import lti
+from lmsauth.canvas.lti.line_items import line_item_url, line_items_url, link_line_item
 from lmsauth.canvas.lti.models import LtiResourceLink
+from lmsauth.canvas.lti.user_ids import legacy_user_id, lti_user_id
 from lmsauth.canvas.models import Account, DeveloperKey, Login, User
 from lmsauth.canvas.tool_models import ExternalTool
-from lmsauth.canvas.tools import LaunchContext, expand_variable, opaque_id
+from lmsauth.canvas.tools import LaunchContext, expand_variable
 from lmsauth.core import clock
 
 P = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -70,15 +72,10 @@ DEEP_LINKING_DETAILS: dict[str, dict[str, Any]] = {
 ACCEPT_MEDIA_TYPES = "application/vnd.ims.lti.v1.ltilink"
 
 
-def lti_user_id(user: User) -> str:
-    """The user's ``lti_id`` (the launch ``sub`` and NRPS ``user_id``): a UUID, stable for the
-    user, derived from the user's own random ``uuid`` (Canvas stores a random UUID)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lmsauth:lti_id:{user.uuid}"))
-
-
 def login_hint(secret_key: str, user: User) -> str:
-    """Canvas's ``Lti::Asset.opaque_identifier_for(user)``: 40 hex, not the ``sub`` (spec 2.1)."""
-    return opaque_id(secret_key, f"user_{user.id}")
+    """Canvas's ``Lti::Asset.opaque_identifier_for(user)``: 40 hex, not the ``sub`` (spec 2.1);
+    the same value as the id_token's ``lti11_legacy_user_id``."""
+    return legacy_user_id(secret_key, user.id)
 
 
 async def course_enrollments(session: AsyncSession, user_id: int, course_id: int) -> list[str]:
@@ -215,7 +212,7 @@ async def claims(session: AsyncSession, launch: Launch) -> dict[str, Any]:
         "iss": base,
         "aud": key.client_id,
         "azp": key.client_id,
-        "sub": lti_user_id(user),
+        "sub": lti_user_id(user.uuid),
         "exp": now + ID_TOKEN_LIFETIME,
         "iat": now,
         "nonce": str(uuid.uuid4()),
@@ -243,7 +240,7 @@ async def claims(session: AsyncSession, launch: Launch) -> dict[str, Any]:
         },
         "locale": launch.locale,
         P + "custom": await custom_claim(session, launch, user_roles),
-        P + "lti11_legacy_user_id": opaque_id(launch.secret_key, f"user_{user.id}"),
+        P + "lti11_legacy_user_id": legacy_user_id(launch.secret_key, user.id),
     }
     level = launch.tool.privacy_level
     if level in ("public", "name_only"):
@@ -267,7 +264,13 @@ async def claims(session: AsyncSession, launch: Launch) -> dict[str, Any]:
         }
     ags_scopes = [scope for scope in key.scopes if scope in lti.AGS_SCOPES]
     if ags_scopes:
-        body[AGS_CLAIM] = {"scope": ags_scopes, "lineitems": f"{base}/api/lti/courses/{course.id}/line_items"}
+        body[AGS_CLAIM] = {"scope": ags_scopes, "lineitems": line_items_url(base, course.id)}
+        if launch.link is not None and launch.message_type != lti.DEEP_LINKING:
+            item = await link_line_item(
+                session, course_id=course.id, developer_key_id=key.id, resource_link_id=launch.link.uuid
+            )
+            if item is not None:
+                body[AGS_CLAIM]["lineitem"] = line_item_url(base, item)
     if launch.message_type == lti.DEEP_LINKING:
         assert launch.placement is not None
         details = DEEP_LINKING_DETAILS.get(launch.placement.name, DEEP_LINKING_DETAILS["link_selection"])
@@ -303,6 +306,5 @@ __all__ = [
     "claims",
     "course_enrollments",
     "login_hint",
-    "lti_user_id",
     "roles",
 ]

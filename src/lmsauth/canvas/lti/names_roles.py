@@ -26,10 +26,10 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lmsauth.canvas.courses.gradebook import Assignment, LineItem
 from lmsauth.canvas.courses.models import Enrollment
 from lmsauth.canvas.errors import lti_service_error
 from lmsauth.canvas.lti.advantage import ServiceCall
+from lmsauth.canvas.lti.line_items import link_line_item
 from lmsauth.canvas.lti.user_ids import legacy_user_id, lti_user_id
 from lmsauth.canvas.models import Login, User
 from lmsauth.canvas.pagination import LTI_SERVICES, page_request, paginate
@@ -163,18 +163,10 @@ class NamesAndRoles:
     async def _tool_resource_link(call: ServiceCall, rlid: str) -> bool:
         """Whether ``rlid`` is a resource link of this key's in the course: one its line items
         (a deep link's assignment) name."""
-        found = await call.session.scalar(
-            select(LineItem.id)
-            .join(Assignment, Assignment.id == LineItem.assignment_id)
-            .where(
-                LineItem.course_id == call.course.id,
-                LineItem.developer_key_id == call.key.id,
-                LineItem.resource_link_id == rlid,
-                Assignment.workflow_state != "deleted",
-            )
-            .limit(1)
+        item = await link_line_item(
+            call.session, course_id=call.course.id, developer_key_id=call.key.id, resource_link_id=rlid
         )
-        return found is not None
+        return item is not None
 
     @staticmethod
     async def _sis_ids(call: ServiceCall, user_ids: list[int]) -> dict[int, str]:
