@@ -9,10 +9,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jwt
+import yaml
 from openapi_spec_validator import validate
 from starlette.routing import BaseRoute, Mount, Route
 
-from lmsauth.app import create_app
+from lmsauth.app import OPENAPI, create_app
 from lmsauth.core.routing import PrefixGroup
 from lmsauth.settings import Settings
 from tests.canvas.lti.support import auth_request, enroll, form, lti_key, make_course
@@ -75,6 +76,21 @@ def described() -> set[tuple[str, str]]:
 def test_document_is_valid_openapi_3_1() -> None:
     assert DOCUMENT["openapi"].startswith("3.1.")
     validate(DOCUMENT)
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys without a word; two merged branches that each add
+    ``components.responses.X`` would silently lose one of them."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [key.value for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge"]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        assert not repeated, f"line {node.start_mark.line + 1}: {repeated} given twice"
+        return super().construct_mapping(node, deep)
+
+
+def test_document_has_no_key_given_twice() -> None:
+    yaml.load(OPENAPI.read_text(encoding="utf-8"), Loader=_UniqueKeys)
 
 
 def test_served_document_is_the_yaml_as_json(client) -> None:
