@@ -339,6 +339,9 @@ def test_enroll_unknown_user_or_course_is_not_found_and_a_concluded_course_takes
         data={"enrollment[user_id]": str(outsider.person.id)},
     )
     assert (no_course.status_code, no_course.json()) == (404, NOT_FOUND)
+    for raw in ("\u00b2", "1\u0663"):  # digits to str.isdigit, not to int()
+        odd = client.get(f"{COURSES}/{raw}", headers=admin.headers)
+        assert (odd.status_code, odd.json()) == (404, NOT_FOUND), raw
     assert rows(directory) == before
 
     async def conclude(session: Any) -> None:

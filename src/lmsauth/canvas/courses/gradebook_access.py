@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth.canvas.courses.models import Course, Enrollment
-from lmsauth.canvas.models import User, local_id
+from lmsauth.canvas.courses.service import find_course
+from lmsauth.canvas.models import User
 from lmsauth.canvas.people import USER_IS_USABLE
-from lmsauth.core.db import row_id
+from lmsauth.canvas.people.users import parse_id
 
 GRADERS = ("TeacherEnrollment", "TaEnrollment")
 STUDENTS = ("StudentEnrollment", "StudentViewEnrollment")
@@ -26,17 +27,6 @@ class Access:
     @property
     def any(self) -> bool:
         return self.grader or self.student
-
-
-def parse_id(raw: str) -> int | None:
-    """An id from a path, local or global (``10000000000001``); None if it names nothing."""
-    return row_id(local_id(int(raw))) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
-
-
-async def find_course(session: AsyncSession, raw: str) -> Course | None:
-    course_id = parse_id(raw)
-    course = await session.get(Course, course_id) if course_id is not None else None
-    return None if course is None or course.workflow_state == "deleted" else course
 
 
 async def access(session: AsyncSession, course: Course, user_id: int, is_admin: bool) -> Access:
@@ -67,3 +57,6 @@ async def students(session: AsyncSession, course: Course) -> list[User]:
         .order_by(User.sortable_name, User.id)
     )
     return list(found)
+
+
+__all__ = ["GRADERS", "STUDENTS", "Access", "access", "find_course", "parse_id", "students"]

@@ -141,7 +141,7 @@ def pseudonym_json(login: Login) -> dict[str, Any]:
 
 def parse_id(raw: str) -> int | None:
     """A row id from a path: a local or global id (Canvas's ``api_find``)."""
-    if not raw.isdigit() or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:  # "²".isdigit(), but int() refuses it
         return None
     return row_id(local_id(int(raw)))
 
