@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import jwt
 from pylti1p3.deep_link_resource import DeepLinkResource
+from pylti1p3.grade import Grade
 from pylti1p3.lineitem import LineItem
+from pylti1p3.message_launch import MessageLaunch
 from sqlalchemy import select
 
 from lmsauth.canvas.courses.gradebook import Assignment
@@ -137,3 +142,53 @@ def test_deep_linking_makes_links_that_launch(classroom: Classroom, directory: D
     ags = classroom.tool.launches[-1][AGS_CLAIM]
     assert ags["lineitem"] == f"{classroom.url}/api/lti/courses/{classroom.course_id}/line_items/{item.id}"
     assert ags["lineitems"] == f"{classroom.url}/api/lti/courses/{classroom.course_id}/line_items"
+
+
+def test_a_launched_tool_reads_the_roster_and_grades_through_the_launchs_services(
+    classroom: Classroom, directory: Directory
+) -> None:
+    """The whole tool: a deep link makes a graded quiz; the student's launch of it hands the
+    tool its services; the tool's back end reads the roster (``get_nrps().get_members()``) and
+    puts a score at the launch's own ``lineitem`` (``get_ags().put_grade``) with a service token
+    bought by a client assertion; the teacher then sees the grade in the gradebook."""
+    classroom.tool.deep_link_items = [
+        DeepLinkResource()
+        .set_url(classroom.tool.launch_url + "?quiz=2")
+        .set_title("Quiz 2")
+        .set_lineitem(LineItem().set_score_maximum(20).set_label("Quiz 2")),
+    ]
+    teacher = signed_in_browser(classroom.url, classroom.teacher)
+    steps = launch(teacher, classroom.tool_path("launch_type=link_selection"))
+    assert steps.tool is not None, classroom.tool.errors
+    answer = form(steps.tool.text, "lti13_deep_link_auto_submit")
+    assert teacher.post(answer.action, data=answer.data).status_code == 200
+    (link,) = [row[0] for row in directory.query(select(LtiResourceLink))]
+
+    def grade_the_launching_student(message: MessageLaunch) -> Any:
+        data = message.get_launch_data()
+        members = message.get_nrps().get_members()
+        grade = (
+            Grade()
+            .set_score_given(15)
+            .set_score_maximum(20)
+            .set_timestamp(datetime.now(UTC).isoformat())
+            .set_activity_progress("Completed")
+            .set_grading_progress("FullyGraded")
+            .set_user_id(data["sub"])
+        )
+        return members, message.get_ags().put_grade(grade)
+
+    classroom.tool.on_launch = grade_the_launching_student
+    student = signed_in_browser(classroom.url, classroom.student)
+    steps = launch(student, classroom.tool_path(f"resource_link_id={link.uuid}"))
+    assert steps.tool is not None and steps.tool.status_code == 200, classroom.tool.errors
+    members, put = classroom.tool.service_results[-1]
+    sub = classroom.tool.launches[-1]["sub"]
+    assert sorted((m["name"], m["roles"][0].rsplit("#")[-1]) for m in members) == [
+        ("Sam Student", "Learner"),
+        ("Tess Teacher", "Instructor"),
+    ]
+    assert [m["user_id"] for m in members if m["name"] == "Sam Student"] == [sub]
+    assert put["body"]["resultUrl"].startswith(classroom.tool.launches[-1][AGS_CLAIM]["lineitem"])
+    gradebook = teacher.get(f"/courses/{classroom.course_id}/gradebook")
+    assert "Quiz 2" in gradebook.text and ">15<" in gradebook.text.replace(" ", "")

@@ -9,7 +9,8 @@ cookie; the cookies pylti1p3 sets (its ``lti1p3-state-*``) go out as ``Set-Cooki
 - ``/login`` (GET or POST): ``OIDCLogin.redirect(<tool>/launch)``, a 302 to the platform;
 - ``/launch`` (POST): ``MessageLaunch`` validates the id_token; a resource link launch shows
   a page naming the user and the context, a deep linking launch answers with pylti1p3's own
-  auto-posting form carrying its response JWT for ``deep_link_items``;
+  auto-posting form carrying its response JWT for ``deep_link_items``; ``on_launch`` lets a test
+  act as the tool's back end, calling the launch's own NRPS and AGS services;
 - ``/jwks``: the tool's JWK set (``ToolConfDict.get_jwks()``), for ``public_jwk_url`` keys.
 """
 
@@ -147,6 +148,10 @@ class Tool:
     launches: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     deep_link_items: list[DeepLinkResource] = field(default_factory=list)
+    # What the tool's back end does during a resource link launch with the launch's own
+    # services (``get_nrps()``, ``get_ags()``), and what that returned, launch by launch.
+    on_launch: Callable[[MessageLaunch], Any] | None = None
+    service_results: list[Any] = field(default_factory=list)
 
     @property
     def login_url(self) -> str:
@@ -215,6 +220,8 @@ class Tool:
                 self.launches.append(data)
                 if launch.is_deep_link_launch():
                     return "200 OK", page, launch.get_deep_link().output_response_form(self.deep_link_items)
+                if self.on_launch is not None:
+                    self.service_results.append(self.on_launch(launch))
                 context = data.get("https://purl.imsglobal.org/spec/lti/claim/context", {})
                 name = html.escape(str(data.get("name", data.get("sub"))))
                 title = html.escape(str(context.get("title")))
