@@ -17,8 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pylti1p3.registration import Registration
 from sqlalchemy import select
 
@@ -29,6 +27,7 @@ from lmsauth.canvas.lti.user_ids import lti_user_id
 from lmsauth.canvas.models import Account, DeveloperKey, User, global_id
 from lmsauth.canvas.tool_models import ExternalTool, seal
 from lmsauth.settings import Settings
+from tests.canvas.lti.tool import rsa_key_pair
 from tests.conftest import TEST_SECRET_KEY, Directory, run, serving
 
 TOKEN_PATH = "/login/oauth2/token"
@@ -65,16 +64,7 @@ def tool_key_pair(name: str = "tool") -> ToolKeyPair:
 
 @cache
 def _key_pair(name: str) -> ToolKeyPair:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public_pem = (
-        private.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return ToolKeyPair(private_pem, public_pem)
+    return ToolKeyPair(*rsa_key_pair())
 
 
 def assertion(
