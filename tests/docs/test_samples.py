@@ -196,6 +196,28 @@ def check_identity_dap_flow(reader: Reader) -> None:
     assert written["version"] == 1 and written["schema"]["title"] == "canvas.users", written
 
 
+def check_dap_jobs_flow(reader: Reader) -> None:
+    output = ran(reader.run(sample("dap-jobs-flow")))
+    waiting = json.loads(output.splitlines()[0])
+    assert set(waiting) == {"id", "status", "expires_at"} and waiting["status"] in ("waiting", "running")
+    job = reader.json("job.json")
+    assert job["status"] == "complete" and set(job) == {
+        "id",
+        "status",
+        "expires_at",
+        "objects",
+        "schema_version",
+        "at",
+    }
+    first = json.loads(next(line for line in output.splitlines() if line.startswith('{"meta"')))
+    assert set(first) == {"meta", "key", "value"} and first["meta"] == {"ts": job["at"]}
+    snapshots = list((reader.folder / "snap").glob("job_*/*.csv.gz"))
+    assert len(snapshots) == 1
+    assert reader.json("key.json")["name"] == "Late Comer"
+    changed = [line.split("\t") for line in output.splitlines() if line.startswith("U\t")]
+    assert [row[2] for row in changed] == ["Late Comer"], output
+
+
 def check_people_cli(reader: Reader) -> None:
     result = reader.run(sample("people-cli"))
     output = ran(result)
@@ -286,6 +308,7 @@ LIVE: dict[str, Callable[[Reader], None]] = {
     "commons-python-chain": check_commons_python_chain,
     "commons-session-curl": check_commons_session_curl,
     "identity-dap-flow": check_identity_dap_flow,
+    "dap-jobs-flow": check_dap_jobs_flow,
     "people-cli": check_people_cli,
     "tokens-cli-and-api": check_tokens_cli_and_api,
     "courses-cli-and-api": check_courses_cli_and_api,
