@@ -25,9 +25,10 @@ columns (docs/fidelity.md).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -57,23 +58,36 @@ _TSV_ESCAPES = str.maketrans(
 )
 
 
+@functools.lru_cache(maxsize=64)  # a snapshot's rows all carry its ``at``
 def _timestamp(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+def _tsv_text(value: str) -> str:
+    # Most values need no escape: isprintable is false for every control character.
+    return value if value.isprintable() and "\\" not in value else value.translate(_TSV_ESCAPES)
+
+
+def _tsv_json(value: Any) -> str:
+    return orjson.dumps(value).decode().translate(_TSV_ESCAPES)
+
+
+# By exact type (bool before int would matter for isinstance; a dict lookup cannot confuse them).
+_TSV_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    str: _tsv_text,
+    int: str,
+    bool: lambda value: "true" if value else "false",
+    datetime: _timestamp,
+    list: _tsv_json,
+    dict: _tsv_json,
+    type(None): lambda value: "\\N",
+}
+
+
 def tsv_field(value: Any) -> str:
     """One value as PostgreSQL COPY text format writes it (see the module docstring)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return _timestamp(value)
-    if isinstance(value, list | dict):
-        return orjson.dumps(value).decode().translate(_TSV_ESCAPES)
-    if isinstance(value, str):
-        return value.translate(_TSV_ESCAPES)
-    return str(value)
+    encode = _TSV_BY_TYPE.get(type(value))
+    return encode(value) if encode is not None else str(value)
 
 
 def _csv_field(value: Any) -> Any:

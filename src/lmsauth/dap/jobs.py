@@ -52,7 +52,7 @@ from lmsauth.settings import Settings
 log = logging.getLogger("lmsauth.dap.jobs")
 
 JOB_LIFETIME = timedelta(hours=24)  # spec B4: jobs and their objects go 24 h after they started
-PAGE_ROWS = 2000
+PAGE_ROWS = 5000
 MAX_ATTEMPTS = 3
 WAITING, RUNNING, COMPLETE, FAILED = "waiting", "running", "complete", "failed"
 LIVE = (WAITING, RUNNING)
