@@ -36,6 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from lmsauth.core.db import Base, UTCDateTime, lock_for_transaction
 
 STAMP_LOCK = "canvas.export_changes.stamp"
+STAMP_BATCH = 20_000
 TRIGGER_PREFIX = "lmsauth_capture_"
 
 
@@ -45,6 +46,8 @@ class ExportChange(Base):
     __tablename__ = "export_changes"
     __table_args__ = (
         Index("ix_export_changes_window", "table_name", "stamped_at", "row_key"),
+        # Incrementals page through changed keys in key order (``changed_keys``).
+        Index("ix_export_changes_keys", "table_name", "row_key", "stamped_at"),
         Index("ix_export_changes_stamped_at", "stamped_at"),
     )
 
@@ -161,9 +164,18 @@ async def stamp_changes(session: AsyncSession, now: datetime) -> datetime:
     stamp = now
     if state.last_stamp is not None and stamp <= state.last_stamp:
         stamp = state.last_stamp + timedelta(microseconds=1)
-    await session.execute(
-        update(ExportChange).where(ExportChange.stamped_at.is_(None)).values(stamped_at=stamp)
-    )
+    # In batches, each one statement well inside the backend timeout, all in this transaction
+    # (under the lock): a bulk load leaves millions of rows to stamp at once.
+    while True:
+        batch = select(ExportChange.id).where(ExportChange.stamped_at.is_(None)).limit(STAMP_BATCH)
+        result = await session.execute(
+            update(ExportChange)
+            .where(ExportChange.id.in_(batch.scalar_subquery()))
+            .values(stamped_at=stamp)
+            .execution_options(synchronize_session=False)
+        )
+        if int(getattr(result, "rowcount", 0) or 0) < STAMP_BATCH:
+            break
     state.last_stamp = stamp
     if state.kept_since is None:
         state.kept_since = stamp

@@ -49,6 +49,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_export_changes_window", "export_changes", ["table_name", "stamped_at", "row_key"], unique=False
     )
+    op.create_index(
+        "ix_export_changes_keys", "export_changes", ["table_name", "row_key", "stamped_at"], unique=False
+    )
     op.create_index("ix_export_changes_stamped_at", "export_changes", ["stamped_at"], unique=False)
     op.create_table(
         "export_change_state",
@@ -128,5 +131,6 @@ def downgrade() -> None:
     op.drop_table("dap_jobs")
     op.drop_table("export_change_state")
     op.drop_index("ix_export_changes_stamped_at", table_name="export_changes")
+    op.drop_index("ix_export_changes_keys", table_name="export_changes")
     op.drop_index("ix_export_changes_window", table_name="export_changes")
     op.drop_table("export_changes")
