@@ -36,7 +36,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from lmsauth.core.db import Base, UTCDateTime, lock_for_transaction
 
 STAMP_LOCK = "canvas.export_changes.stamp"
-STAMP_BATCH = 20_000
+STAMP_BATCH = 5_000
 TRIGGER_PREFIX = "lmsauth_capture_"
 
 

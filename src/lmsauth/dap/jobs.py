@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth.canvas.export import (
@@ -225,6 +226,11 @@ class JobRunner:
             log.info("DAP job %s: claim lost to another worker", job_id)
         except JobFailure as failure:
             await self.fail(job_id, claim, failure.error_type, failure.message)
+        except (TimeoutError, OSError, DBAPIError):
+            # The database was away or slow: give the job back to the queue (its attempts are
+            # counted at each claim, so one that keeps failing still ends, failed).
+            log.warning("DAP job %s interrupted; it will be taken again", job_id, exc_info=True)
+            await self.release(job_id, claim)
         except Exception:
             log.exception("DAP job %s failed", job_id)
             await self.fail(job_id, claim, "ProcessingError", "The job failed while writing its output.")
@@ -271,6 +277,13 @@ class JobRunner:
             )
             if not getattr(result, "rowcount", 1):
                 raise LostClaim(job_id)
+
+    async def release(self, job_id: str, claim: str) -> None:
+        """Back to ``waiting`` (at ``cursor``), for any instance to claim again."""
+        with contextlib.suppress(LostClaim, TimeoutError, OSError, DBAPIError):
+            async with self.db.session(write=True) as session:
+                job = await self._held(session, job_id, claim)
+                job.status, job.claim, job.lease_until = WAITING, None, None
 
     async def fail(self, job_id: str, claim: str, error_type: str, message: str) -> None:
         with contextlib.suppress(LostClaim):
