@@ -364,7 +364,8 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"Backend {args.backend}, {args.rows:,} rows per table "
         f"(filled in {fill_seconds:.0f} s with the change triggers on, of which stamping the "
-        f"{2 * args.rows:,} changes {stamp_seconds:.0f} s), `lmsauth serve` on one core (`taskset -c 0`), idle RSS {idle_kib / 1024:.0f} MiB, "
+        f"{2 * args.rows:,} changes {stamp_seconds:.0f} s), `lmsauth serve` on one core (`taskset -c 0`), "
+        f"idle RSS {idle_kib / 1024:.0f} MiB, "
         f"{os.environ.get('LMSAUTH_DAP_ROWS_PER_OBJECT', '500000')} rows per object.",
         "",
         "| snapshot (tsv, condensed) | rows | objects | job wall time | rows/s | + download | gzip MiB "
