@@ -165,3 +165,42 @@ def test_a_job_that_cannot_write_its_output_fails_and_the_client_says_so(
     assert job["error"]["message"] == "The job failed while writing its output."
     # The client reads only the status of a failed job, not its error (dap/api.py get_table_data).
     assert "Query job ended with status: failed" in result.stdout + result.stderr
+
+
+def test_a_job_that_meets_a_database_timeout_goes_back_to_the_queue(settings, directory) -> None:
+    directory.user()
+    users = exported_table("users")
+    assert users is not None
+
+    async def scenario() -> None:
+        db = Database(settings.resolved_database_url)
+        store = create_object_store(settings.dap_object_store, db, settings.data_dir)
+        try:
+            async with db.session(write=True) as session:
+                job = await jobs.submit(
+                    session, "client-1", "canvas", users, jobs.Query("csv", None, None, None)
+                )
+            runner = jobs.JobRunner(settings, db, store)
+            start = runner._start
+
+            async def slow_database(*args: Any) -> DapJob:
+                raise TimeoutError
+
+            runner._start = slow_database  # type: ignore[method-assign]
+            assert await runner.run_one() is True
+            async with db.session() as session:
+                waiting = await session.get(DapJob, job.id)
+                assert waiting is not None and (waiting.status, waiting.claim, waiting.attempts) == (
+                    "waiting",
+                    None,
+                    1,
+                )
+            runner._start = start  # type: ignore[method-assign]
+            assert await runner.run_one() is True
+            async with db.session() as session:
+                done = await session.get(DapJob, job.id)
+                assert done is not None and (done.status, done.attempts) == ("complete", 2)
+        finally:
+            await db.dispose()
+
+    run(scenario())

@@ -226,7 +226,7 @@ class JobRunner:
             log.info("DAP job %s: claim lost to another worker", job_id)
         except JobFailure as failure:
             await self.fail(job_id, claim, failure.error_type, failure.message)
-        except (TimeoutError, OSError, DBAPIError):
+        except (TimeoutError, DBAPIError):
             # The database was away or slow: give the job back to the queue (its attempts are
             # counted at each claim, so one that keeps failing still ends, failed).
             log.warning("DAP job %s interrupted; it will be taken again", job_id, exc_info=True)
@@ -280,7 +280,7 @@ class JobRunner:
 
     async def release(self, job_id: str, claim: str) -> None:
         """Back to ``waiting`` (at ``cursor``), for any instance to claim again."""
-        with contextlib.suppress(LostClaim, TimeoutError, OSError, DBAPIError):
+        with contextlib.suppress(LostClaim, TimeoutError, DBAPIError):
             async with self.db.session(write=True) as session:
                 job = await self._held(session, job_id, claim)
                 job.status, job.claim, job.lease_until = WAITING, None, None
