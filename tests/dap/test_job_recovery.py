@@ -204,3 +204,39 @@ def test_a_job_that_meets_a_database_timeout_goes_back_to_the_queue(settings, di
             await db.dispose()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("store_kind", ["files", "database"])
+def test_the_sweep_forgets_jobs_and_files_24_hours_after_they_started(
+    settings, directory, store_kind
+) -> None:
+    directory.user()
+    users = exported_table("users")
+    assert users is not None
+    chosen = settings.model_copy(update={"dap_object_store": store_kind})
+
+    async def scenario() -> None:
+        db = Database(chosen.resolved_database_url)
+        store = create_object_store(store_kind, db, chosen.data_dir)
+        try:
+            async with db.session(write=True) as session:
+                job = await jobs.submit(
+                    session, "client-1", "canvas", users, jobs.Query("jsonl", None, None, None)
+                )
+            runner = jobs.JobRunner(chosen, db, store)
+            assert await runner.run_one() is True
+            async with db.session() as session:
+                (object_id,) = await jobs.job_objects(session, job.id)
+            await runner.sweep()
+            assert [piece async for piece in store.read(object_id)]  # not yet
+            clock.advance(24 * 3600)
+            await runner.sweep()
+            async with db.session() as session:
+                assert await session.get(DapJob, job.id) is None
+                assert await jobs.job_objects(session, job.id) == []
+            with pytest.raises(FileNotFoundError):
+                [piece async for piece in store.read(object_id)]
+        finally:
+            await db.dispose()
+
+    run(scenario())
