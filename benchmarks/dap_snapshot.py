@@ -73,7 +73,9 @@ async def _fill_postgresql(url: str, rows: int) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     try:
         await connection.execute(
-            "INSERT INTO accounts (id, name, uuid, created_at) VALUES (1, 'Bench', 'acct', $1)", now
+            "INSERT INTO accounts (id, name, uuid, lti_context_id, created_at) "
+            "VALUES (1, 'Bench', 'acct', 'acct', $1)",
+            now,
         )
         await connection.execute(
             "INSERT INTO developer_keys (id, name, account_id, secret_digest, redirect_uris, scopes, "
@@ -152,7 +154,9 @@ def _fill_sqlite(path: Path, rows: int) -> None:
     connection = sqlite3.connect(path)
     try:
         connection.execute(
-            "INSERT INTO accounts (id, name, uuid, created_at) VALUES (1, 'Bench', 'acct', ?)", (now,)
+            "INSERT INTO accounts (id, name, uuid, lti_context_id, created_at) "
+            "VALUES (1, 'Bench', 'acct', 'acct', ?)",
+            (now,),
         )
         connection.execute(
             "INSERT INTO developer_keys (id, name, account_id, secret_digest, redirect_uris, scopes, "

@@ -46,7 +46,10 @@ def test_inserts_updates_and_deletes_are_logged_and_rollbacks_are_not(settings) 
         try:
             async with db.session(write=True) as session:
                 await session.execute(
-                    text("INSERT INTO accounts (id, name, uuid, created_at) VALUES (7, 'A', 'u7', :now)"),
+                    text(
+                        "INSERT INTO accounts (id, name, uuid, lti_context_id, created_at) "
+                        "VALUES (7, 'A', 'u7', 'c7', :now)"
+                    ),
                     {"now": clock.now().replace(tzinfo=None)},
                 )
             assert await _logged(db, "accounts") == [7]
@@ -92,7 +95,10 @@ def test_a_change_that_commits_late_lands_in_the_next_window_not_in_none(setting
 
     async def work() -> None:
         one, two = Database(settings.resolved_database_url), Database(settings.resolved_database_url)
-        insert = text("INSERT INTO accounts (id, name, uuid, created_at) VALUES (:id, 'A', :uuid, :now)")
+        insert = text(
+            "INSERT INTO accounts (id, name, uuid, lti_context_id, created_at) "
+            "VALUES (:id, 'A', :uuid, :uuid, :now)"
+        )
         now = clock.now().replace(tzinfo=None)
         try:
             async with one.session(write=True) as slow:
