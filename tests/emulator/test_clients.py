@@ -23,7 +23,7 @@ from tests.e2e.conftest import ScriptedBrowser
 from tests.flows import log_in
 
 pytestmark = pytest.mark.server
-TABLES = ["access_tokens", "accounts", "developer_keys", "pseudonyms", "users"]
+TABLES = ["access_tokens", "accounts", "courses", "developer_keys", "enrollments", "pseudonyms", "users"]
 TABLE_LIST = "/dap/query/canvas/table"
 
 

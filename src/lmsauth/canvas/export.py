@@ -32,6 +32,13 @@ from lmsauth.canvas.changes import (
     prune_changes,
     stamp_changes,
 )
+from lmsauth.canvas.courses.models import (
+    COURSE_STATES,
+    ENROLLMENT_STATES,
+    ENROLLMENT_TYPES,
+    Course,
+    Enrollment,
+)
 from lmsauth.canvas.models import AccessToken, Account, DeveloperKey, Login, User
 from lmsauth.core.db import Base, UTCDateTime
 
@@ -236,6 +243,41 @@ EXPORTED_TABLES: tuple[ExportedTable, ...] = (
             ExportedColumn("last_used_at", "When the token was last used (to the nearest few minutes)."),
             ExportedColumn("created_at", "When the token was created."),
             ExportedColumn("updated_at", "When the token was last changed."),
+        ),
+    ),
+    ExportedTable(
+        "courses",
+        "Courses of the root account.",
+        Course,
+        (
+            _id("course"),
+            ExportedColumn("account_id", "The account the course belongs to (accounts.id)."),
+            ExportedColumn("name", "The full name of the course."),
+            ExportedColumn("course_code", "The short name of the course, e.g. DEMO-101."),
+            ExportedColumn(
+                "sis_source_id",
+                "The course's id in the student information system.",
+                attribute="sis_course_id",
+            ),
+            ExportedColumn("workflow_state", "The state of the course.", enum=COURSE_STATES),
+            ExportedColumn("uuid", "The course's globally unique identifier."),
+            ExportedColumn("lti_context_id", "The course's context id in LTI launches."),
+            ExportedColumn("created_at", "When the course was created."),
+            ExportedColumn("updated_at", "When the course was last changed."),
+        ),
+    ),
+    ExportedTable(
+        "enrollments",
+        "One role of one user in one course.",
+        Enrollment,
+        (
+            _id("enrollment"),
+            ExportedColumn("user_id", "The enrolled user (users.id)."),
+            ExportedColumn("course_id", "The course of the enrollment (courses.id)."),
+            ExportedColumn("type", "The role: the enrollment's type.", enum=tuple(ENROLLMENT_TYPES.values())),
+            ExportedColumn("workflow_state", "The state of the enrollment.", enum=ENROLLMENT_STATES),
+            ExportedColumn("created_at", "When the enrollment was created."),
+            ExportedColumn("updated_at", "When the enrollment was last changed."),
         ),
     ),
 )

@@ -29,8 +29,9 @@ down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The tables whose triggers this revision makes (a later revision adds its own tables' triggers).
-CAPTURED = ("accounts", "users", "pseudonyms", "developer_keys", "access_tokens")
+# The tables whose triggers this revision makes: every exported table that exists before it
+# (courses and enrollments since 0008). A later revision adds its own tables' triggers.
+CAPTURED = ("accounts", "users", "pseudonyms", "developer_keys", "access_tokens", "courses", "enrollments")
 
 
 def _captured() -> list[CapturedTable]:
