@@ -14,6 +14,7 @@ from lmsauth.canvas.changes import ExportChange, changed_keys, installed_trigger
 from lmsauth.canvas.export import EXPORTED_TABLES
 from lmsauth.core import clock
 from lmsauth.core.db import Database
+from tests.canvas.courses.conftest import enroll, make_course
 from tests.conftest import TEST_DATABASE_URL, run
 
 
@@ -69,6 +70,27 @@ def test_inserts_updates_and_deletes_are_logged_and_rollbacks_are_not(settings) 
             await db.dispose()
 
     run(work())
+
+
+def test_a_course_deleted_logs_the_enrollments_its_cascade_deletes(settings, directory) -> None:
+    """Deleting a course deletes its enrollments by ``ON DELETE CASCADE``: the triggers of
+    ``enrollments`` see those deletes too (on SQLite as on PostgreSQL), so a replica loses them."""
+    course = make_course(directory)
+    first = enroll(directory, course, directory.user(login="a@example.edu"), "StudentEnrollment")
+    second = enroll(directory, course, directory.user(login="b@example.edu"), "TeacherEnrollment")
+
+    async def work() -> tuple[list[int], list[int]]:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.session(write=True) as session:
+                await session.execute(text("DELETE FROM export_changes"))
+            async with db.session(write=True) as session:
+                await session.execute(text("DELETE FROM courses WHERE id = :id"), {"id": course})
+            return await _logged(db, "courses"), sorted(await _logged(db, "enrollments"))
+        finally:
+            await db.dispose()
+
+    assert run(work()) == ([course], [first, second])
 
 
 def test_stamps_only_grow_even_when_the_clock_goes_back(settings) -> None:
