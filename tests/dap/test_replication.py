@@ -1,6 +1,7 @@
 """The real dap CLI's data commands against a live server: ``snapshot`` and ``incremental`` in
 each format, then the replicator (``initdb``, ``syncdb``) keeping a PostgreSQL copy of every
-table equal to the server's, row by row, through changes made by the CLI, the API and SQL.
+table (courses and enrollments too) equal to the server's, row by row, through changes made by
+the CLI, the API and SQL.
 
 The copy lives in a database of its own on the test PostgreSQL server, on both halves of the
 suite (``LMSAUTH_TEST_REPLICA_SERVER``, else ``LMSAUTH_TEST_DATABASE_URL``, else
@@ -264,6 +265,12 @@ def test_initdb_then_syncdb_keep_a_copy_equal_to_the_server(
     )
     directory.key(name="Gradebook", redirect_uris=["https://a.example/cb", "https://b.example/cb"])
     made = json.loads(cli("token", "create", "--user", "ann@example.edu", "--purpose", "warehouse", "--json"))
+    biology = json.loads(cli("course", "create", "--name", "Biology 101", "--sis-id", "BIO-101", "--json"))
+
+    def enroll_in_biology(login: str, role: str, *options: str) -> None:
+        cli("enrollment", "create", "--course", str(biology["id"]), "--user", login, "--role", role, *options)
+
+    enroll_in_biology("ann@example.edu", "student")
 
     def run_dap(command: str) -> None:
         ok(
@@ -300,9 +307,39 @@ def test_initdb_then_syncdb_keep_a_copy_equal_to_the_server(
     sql(settings, "DELETE FROM access_tokens WHERE id = :id", id=made["id"])  # a sweep's hard delete
     sql(settings, "UPDATE developer_keys SET name = 'Gradebook 2' WHERE name = 'Gradebook'")
 
+    # Courses and enrollments: made and edited by the CLI and the API (Bob, now an account
+    # admin), edited by SQL, and a course hard-deleted with its enrollments (by cascade).
+    chemistry = json.loads(cli("course", "create", "--name", "Chemistry\tLab", "--unpublished", "--json"))
+    enroll_in_biology("bob@example.edu", "teacher")
+    enroll_in_biology("ann@example.edu", "student", "--state", "inactive")  # an edit
+    cli("user", "update", "bob@example.edu", "--admin")
+    physics = api.post(
+        "/api/v1/accounts/self/courses",
+        data={
+            "course[name]": "Physics",
+            "course[sis_course_id]": "PHY-1",
+            "offer": "true",
+            "enroll_me": "true",
+        },
+    )
+    assert physics.status_code == 200, physics.text
+    enrolled = api.post(
+        f"/api/v1/courses/{chemistry['id']}/enrollments",
+        data={"enrollment[user_id]": str(made["user_id"]), "enrollment[type]": "StudentEnrollment"},
+    )
+    assert enrolled.status_code == 200, enrolled.text
+    sql(settings, "UPDATE courses SET name = 'Biology 102' WHERE id = :id", id=biology["id"])
+    run_dap("syncdb")
+    assert_replica_equals_server(settings, replica)
+    assert enrolled.json()["id"] in replica_rows(replica, "enrollments")
+    sql(settings, "DELETE FROM courses WHERE id = :id", id=chemistry["id"])
+
     run_dap("syncdb")
     assert_replica_equals_server(settings, replica)
     assert made["id"] not in replica_rows(replica, "access_tokens")
+    assert chemistry["id"] not in replica_rows(replica, "courses")
+    assert enrolled.json()["id"] not in replica_rows(replica, "enrollments")
+    assert replica_rows(replica, "courses")[biology["id"]]["name"] == "Biology 102"
 
     before = {table: replica_rows(replica, table) for table in TABLES}
     run_dap("syncdb")
