@@ -153,6 +153,8 @@ class PostgresDatabases:
             try:
                 async with connection.transaction():
                     await connection.execute("SET LOCAL lock_timeout = '5s'")
+                    # No triggers: the change capture of exported tables would log the deletes.
+                    await connection.execute("SET LOCAL session_replication_role = 'replica'")
                     for table in tables:
                         await connection.execute(f'DELETE FROM "{table}"')
                     if self._signing_keys:

@@ -38,6 +38,8 @@ from lmsauth.core.outage import health_routes
 from lmsauth.core.ratelimit import RateLimits
 from lmsauth.core.routing import PrefixGroup, redirect_slashes_to
 from lmsauth.dap.api import dap_routes
+from lmsauth.dap.jobs import JobRunner
+from lmsauth.dap.objects import create_object_store
 from lmsauth.emulator import EmulatorMiddleware, EmulatorState, emulator_routes
 from lmsauth.identity.routes import identity_routes
 from lmsauth.settings import Settings
@@ -69,10 +71,15 @@ def parse_services(text: str) -> frozenset[str]:
 
 
 async def _cleanup_forever(
-    db: Database, interval: float, services: frozenset[str], keyrings: list[KeyRing]
+    db: Database,
+    interval: float,
+    services: frozenset[str],
+    keyrings: list[KeyRing],
+    dap: JobRunner | None,
 ) -> None:
     """Remove rows that can never be used again (expired codes, sessions, revoked tokens,
-    retired signing keys) and rotate the signing keys when old (``KeyRing.maintain``)."""
+    retired signing keys, expired DAP jobs and their files, old changes) and rotate the
+    signing keys when old (``KeyRing.maintain``)."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -82,6 +89,8 @@ async def _cleanup_forever(
                 await canvas_tokens.remove_expired(session)
                 if "commons" in services:
                     await commons_sessions.remove_expired(session)
+            if dap is not None:
+                await dap.sweep()
         except Exception:  # a failed sweep must not stop the next one
             log.exception("periodic clean-up failed")
 
@@ -114,6 +123,11 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
         settings=settings, db=db, keyring=keyring, limits=limits, store=store, lti_keyring=lti_keyring
     )
     emulator = EmulatorState(settings, db, keyring, store, limits) if settings.emulator else None
+    dap_runner = (
+        JobRunner(settings, db, create_object_store(settings.dap_object_store, db, settings.data_dir))
+        if "dap" in chosen
+        else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,8 +142,10 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
                 settings.cleanup_interval_seconds,
                 chosen,
                 [keyring, lti_keyring] if "canvas" in chosen else [keyring],
+                dap_runner,
             )
         )
+        dap_worker = asyncio.create_task(dap_runner.run_forever()) if dap_runner is not None else None
         if settings.gc_freeze:
             # The app, its routes, mappers and templates live as long as the process: frozen,
             # a full collection no longer walks them (it paused requests for 25-85 ms before).
@@ -139,9 +155,11 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, dap_worker):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await db.dispose()
             await store.close()
 
@@ -201,7 +219,11 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
                 if "identity" in chosen
                 else []
             ),
-            *([PrefixGroup("/dap/", dap_routes(settings, db, keyring))] if "dap" in chosen else []),
+            *(
+                [PrefixGroup("/dap/", dap_routes(settings, db, keyring, dap_runner))]
+                if dap_runner is not None
+                else []
+            ),
             *(canvas_routes(canvas) if "canvas" in chosen else []),
             Route("/openapi.json", openapi_document, methods=["GET"]),
             *health_routes(db, store, settings.backend_timeout_seconds),
@@ -240,4 +262,5 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
     app.state.store = store
     app.state.limits = limits
     app.state.emulator = emulator
+    app.state.dap_runner = dap_runner
     return app

@@ -77,6 +77,40 @@ class Settings(BaseSettings):
     commons_path: str = "/commons"
     services: str = Field(default="all", description="Which services to run: all, or e.g. canvas,commons.")
     cleanup_interval_seconds: float = 60.0
+    dap_object_store: Literal["auto", "files", "database"] = Field(
+        default="auto",
+        description="Where DAP job output files live: files (in data_dir), database (every instance "
+        "over one database reaches them), or auto: files with SQLite, database otherwise.",
+    )
+    dap_rows_per_object: int = Field(
+        default=500_000, ge=1, description="The most rows in one DAP output file (object)."
+    )
+    dap_job_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a DAP job's worker may go without showing progress before another "
+        "instance takes the job over (its instance died or was stopped).",
+    )
+    dap_job_poll_seconds: float = Field(
+        default=2.0, gt=0, description="How often an idle instance looks for waiting DAP jobs."
+    )
+    dap_answer_wait_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=30.0,
+        description="How long POST .../data waits for its job to finish before answering with the "
+        "job as it is (0: at once, waiting, as the real API does). A finished job spares the dap "
+        "client its 5-second polls (tests, the emulator).",
+    )
+    dap_url_seconds: int = Field(
+        default=900, ge=1, le=86_400, description="How long a DAP object URL works (spec: about 15 minutes)."
+    )
+    dap_change_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long the change log of exported tables is kept; an incremental query "
+        "with an older since gets SnapshotRequired.",
+    )
     gc_freeze: bool = Field(
         default=False,
         description="After start-up, move every object built so far out of the cyclic garbage "

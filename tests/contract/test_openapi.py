@@ -38,6 +38,11 @@ NOT_DESCRIBED = {
     # The DAP API's 405 for any method but GET on its two paths (see their descriptions).
     ("/dap/query/{namespace}/table", "get_only"),
     ("/dap/query/{namespace}/table/{table}/schema", "get_only"),
+    ("/dap/job/{job_id}", "get_only"),
+    ("/dap/files/{job_id}/{name}", "get_only"),
+    # ... and for any method but POST on its two POST paths.
+    ("/dap/query/{namespace}/table/{table}/data", "post_only"),
+    ("/dap/object/url", "post_only"),
 }
 
 
@@ -346,6 +351,55 @@ def test_identity_and_dap(client, settings: Settings) -> None:
         response = client.get(url, headers=headers)
         assert response.status_code == status, (url, response.text)
         conforms(response, "GET", path)
+
+
+def test_dap_jobs_objects_and_their_errors(client, settings: Settings, monkeypatch) -> None:
+    from urllib.parse import urlsplit
+
+    from lmsauth.dap import jobs
+    from tests.dap.jobs_helpers import run_query
+
+    token = access_token(client, make_client(settings))
+    bearer = {"Authorization": f"Bearer {token}"}
+    data = "/dap/query/{namespace}/table/{table}/data"
+    url = "/dap/query/canvas/table/users/data"
+    snapshot = run_query(client, token, "users", format="jsonl")
+    for body, headers, status in (
+        ({"format": "csv"}, bearer, None),
+        ({"format": "tsv", "mode": "condensed", "since": snapshot["at"]}, bearer, None),
+        ({"format": "xml"}, bearer, 400),
+        ({"format": "jsonl", "since": "2001-01-01T00:00:00Z"}, bearer, 400),
+        ({"format": "jsonl"}, {}, 401),
+    ):
+        response = client.post(url, json=body, headers=headers)
+        assert status is None or response.status_code == status, response.text
+        conforms(response, "POST", data)
+    conforms(
+        client.post("/dap/query/canvas/table/nope/data", json={"format": "jsonl"}, headers=bearer),
+        "POST",
+        data,
+    )
+    for job in (snapshot, run_query(client, token, "users", format="jsonl", since=snapshot["at"])):
+        conforms(client.get(f"/dap/job/{job['id']}", headers=bearer), "GET", "/dap/job/{job_id}")
+    conforms(client.get("/dap/job/nope", headers=bearer), "GET", "/dap/job/{job_id}")
+    object_id = snapshot["objects"][0]["id"]
+    for body, status in (([{"id": object_id}], 200), ([{"id": "x/y"}], 404), ({"id": object_id}, 400)):
+        response = client.post("/dap/object/url", json=body, headers=bearer)
+        assert response.status_code == status, response.text
+        conforms(response, "POST", "/dap/object/url")
+        if status == 200:
+            parts = urlsplit(response.json()["urls"][object_id]["url"])
+    files = "/dap/files/{job_id}/{name}"
+    conforms(client.get(f"{parts.path}?{parts.query}"), "GET", files)
+    conforms(client.get(f"{parts.path}?expires=1&signature=x"), "GET", files)
+
+    async def idle(self) -> bool:
+        return False
+
+    monkeypatch.setattr(jobs.JobRunner, "run_one", idle)
+    waiting = client.post(url, json={"format": "jsonl", "mode": "expanded"}, headers=bearer)
+    assert waiting.status_code == 202
+    conforms(waiting, "POST", data)
 
 
 # ---------------------------------------------------------------------------- Commons

@@ -10,7 +10,7 @@ import pytest
 from lmsauth.core import clock
 from tests.identity.helpers import access_token, make_client, revoke
 
-TABLES = ["access_tokens", "accounts", "developer_keys", "pseudonyms", "users"]
+TABLES = ["access_tokens", "accounts", "courses", "developer_keys", "enrollments", "pseudonyms", "users"]
 
 
 @pytest.fixture

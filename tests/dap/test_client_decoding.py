@@ -14,7 +14,7 @@ from strong_typing.serialization import json_to_object
 
 from tests.identity.helpers import Credentials, login, make_client
 
-TABLES = ["access_tokens", "accounts", "developer_keys", "pseudonyms", "users"]
+TABLES = ["access_tokens", "accounts", "courses", "developer_keys", "enrollments", "pseudonyms", "users"]
 
 
 def decode_error(response, status: int):

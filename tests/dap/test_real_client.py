@@ -18,7 +18,7 @@ import pytest
 from lmsauth.dap import tables
 from tests.identity.helpers import Credentials, make_client
 
-TABLES = ["access_tokens", "accounts", "developer_keys", "pseudonyms", "users"]
+TABLES = ["access_tokens", "accounts", "courses", "developer_keys", "enrollments", "pseudonyms", "users"]
 
 
 def dap(live_server, credentials: Credentials, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

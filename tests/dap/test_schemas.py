@@ -15,6 +15,7 @@ from lmsauth.canvas.export import EXPORTED_TABLES, read_records
 from lmsauth.core import clock
 from lmsauth.core.db import Database
 from lmsauth.dap import tables
+from tests.canvas.courses.conftest import enroll, make_course
 from tests.conftest import run
 from tests.flows import code_for
 
@@ -143,6 +144,8 @@ def test_every_record_validates_against_its_schema(client, settings, directory) 
         },
     )
     assert token.status_code == 200, token.text
+    course = make_course(directory, sis_course_id="BIO-101")
+    enroll(directory, course, user, "StudentEnrollment")
     records = _all_records(settings)
     assert {name: len(rows) for name, rows in records.items()} == {
         "accounts": 1,
@@ -150,6 +153,8 @@ def test_every_record_validates_against_its_schema(client, settings, directory) 
         "pseudonyms": 2,
         "developer_keys": 1,
         "access_tokens": 1,
+        "courses": 1,
+        "enrollments": 1,
     }
     for name, rows in records.items():
         validator = jsonschema.Draft202012Validator(
@@ -164,6 +169,8 @@ def test_every_record_validates_against_its_schema(client, settings, directory) 
     assert users["Sam Student"]["value"]["locale"] == "fr"
     assert "locale" not in users["Only"]["value"]
     assert records["access_tokens"][0]["value"]["scopes"] == ["url:GET|/api/v1/users/:id"]
+    assert records["courses"][0]["value"]["sis_source_id"] == "BIO-101"
+    assert records["enrollments"][0]["value"]["type"] == "StudentEnrollment"
     assert _user_ids_page_by_page(settings) == [[row["key"]["id"]] for row in records["users"]]
     exported = repr(records)
     for secret in (

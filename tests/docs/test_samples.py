@@ -189,11 +189,34 @@ def check_identity_dap_flow(reader: Reader) -> None:
     assert set(login) == {"access_token", "expires_in", "scope", "token_type"}
     assert login["expires_in"] == 3599 and login["token_type"] == "bearer"
     assert login["scope"] == "dap principal:inst-1 partner: region:us-east-1"
-    assert '{"tables":["access_tokens","accounts","developer_keys","pseudonyms","users"]}' in output
+    tables = '["access_tokens","accounts","courses","developer_keys","enrollments","pseudonyms","users"]'
+    assert '{"tables":' + tables + "}" in output
     assert '"version":1}' in output  # the users schema
-    assert "Found 5 tables in canvas namespace" in output  # the dap client's list
+    assert "Found 7 tables in canvas namespace" in output  # the dap client's list
     written = json.loads((reader.folder / "downloads/users_schema_version_1.json").read_text())
     assert written["version"] == 1 and written["schema"]["title"] == "canvas.users", written
+
+
+def check_dap_jobs_flow(reader: Reader) -> None:
+    output = ran(reader.run(sample("dap-jobs-flow")))
+    waiting = json.loads(output.splitlines()[0])
+    assert set(waiting) == {"id", "status", "expires_at"} and waiting["status"] in ("waiting", "running")
+    job = reader.json("job.json")
+    assert job["status"] == "complete" and set(job) == {
+        "id",
+        "status",
+        "expires_at",
+        "objects",
+        "schema_version",
+        "at",
+    }
+    first = json.loads(next(line for line in output.splitlines() if line.startswith('{"meta"')))
+    assert set(first) == {"meta", "key", "value"} and first["meta"] == {"ts": job["at"]}
+    snapshots = list((reader.folder / "snap").glob("job_*/*.csv.gz"))
+    assert len(snapshots) == 1
+    assert reader.json("key.json")["name"] == "Late Comer"
+    changed = [line.split("\t") for line in output.splitlines() if line.startswith("U\t")]
+    assert [row[2] for row in changed] == ["Late Comer"], output
 
 
 def check_people_cli(reader: Reader) -> None:
@@ -286,6 +309,7 @@ LIVE: dict[str, Callable[[Reader], None]] = {
     "commons-python-chain": check_commons_python_chain,
     "commons-session-curl": check_commons_session_curl,
     "identity-dap-flow": check_identity_dap_flow,
+    "dap-jobs-flow": check_dap_jobs_flow,
     "people-cli": check_people_cli,
     "tokens-cli-and-api": check_tokens_cli_and_api,
     "courses-cli-and-api": check_courses_cli_and_api,

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +23,7 @@ from tests.e2e.conftest import ScriptedBrowser
 from tests.flows import log_in
 
 pytestmark = pytest.mark.server
-TABLES = ["access_tokens", "accounts", "developer_keys", "pseudonyms", "users"]
+TABLES = ["access_tokens", "accounts", "courses", "developer_keys", "enrollments", "pseudonyms", "users"]
 TABLE_LIST = "/dap/query/canvas/table"
 
 
@@ -126,6 +127,51 @@ def test_dap_gives_up_after_three_rate_limited_attempts(
     assert "Slow down: the table list is busy." in result.stdout + result.stderr
     assert [f["remaining"] for f in lmsauth_emulator.faults() if f["id"] == fault["id"]] == [1]
     assert [r["status"] for r in lmsauth_emulator.requests() if r["path"] == TABLE_LIST] == [429, 429, 429]
+
+
+def _dap_snapshot(emulator: Emulator, client: dict[str, str], out: os.PathLike[str]) -> subprocess.Popen[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DAP_")}
+    env.update(
+        DAP_TRACKING="false", DAP_CLIENT_ID=client["client_id"], DAP_CLIENT_SECRET=client["client_secret"]
+    )
+    command = [sys.executable, "-m", "dap", "--base-url", emulator.url, "--non-interactive", "snapshot"]
+    command += ["--namespace", "canvas", "--table", "users", "--output-directory", str(out)]
+    return subprocess.Popen(
+        command, env=env, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+DATA = "/dap/query/canvas/table/users/data"
+
+
+def test_dap_snapshot_retries_a_rate_limited_data_call(
+    lmsauth_emulator: Emulator, dap_client, tmp_path
+) -> None:
+    lmsauth_emulator.inject_fault(DATA, method="POST", status=429, retry_after=1, count=1)
+    snapshot = _dap_snapshot(lmsauth_emulator, dap_client, tmp_path)
+    output, _ = snapshot.communicate(timeout=60)
+    assert snapshot.returncode == 0, output
+    assert [path.name.endswith(".json.gz") for path in tmp_path.rglob("*.gz")] == [True]
+    posts = [r["status"] for r in lmsauth_emulator.requests() if r["path"] == DATA]
+    assert posts == [202, 429]  # newest first: the retry after Retry-After got the job
+
+
+def test_dap_snapshot_reports_an_object_url_that_expired_before_its_download(
+    lmsauth_emulator: Emulator, dap_client, tmp_path
+) -> None:
+    # The download is held back while the emulator's clock moves past the URL's 15 minutes.
+    lmsauth_emulator.inject_fault("/dap/files/*", method="GET", delay=4, count=1)
+    snapshot = _dap_snapshot(lmsauth_emulator, dap_client, tmp_path)
+    deadline = time.monotonic() + 30
+    while not any(r["path"] == "/dap/object/url" for r in lmsauth_emulator.requests()):
+        assert time.monotonic() < deadline and snapshot.poll() is None
+        time.sleep(0.1)
+    lmsauth_emulator.advance_clock(16 * 60)
+    output, _ = snapshot.communicate(timeout=60)
+    assert snapshot.returncode == 5, output  # errno.EIO, the CLI's operation error
+    assert "403" in output
+    downloads = [r["status"] for r in lmsauth_emulator.requests() if r["path"].startswith("/dap/files/")]
+    assert downloads == [403]
 
 
 def _commons_session(emulator: Emulator) -> str:

@@ -25,8 +25,35 @@ from sqlalchemy import Column as SqlColumn
 from sqlalchemy import inspect as sql_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lmsauth.canvas.changes import (
+    CapturedTable,
+    change_window,
+    changed_keys,
+    prune_changes,
+    stamp_changes,
+)
+from lmsauth.canvas.courses.models import (
+    COURSE_STATES,
+    ENROLLMENT_STATES,
+    ENROLLMENT_TYPES,
+    Course,
+    Enrollment,
+)
 from lmsauth.canvas.models import AccessToken, Account, DeveloperKey, Login, User
 from lmsauth.core.db import Base, UTCDateTime
+
+__all__ = [
+    "EXPORTED_TABLES",
+    "ExportedColumn",
+    "ExportedTable",
+    "change_window",
+    "exported_table",
+    "prune_changes",
+    "read_changed_rows",
+    "read_records",
+    "read_rows",
+    "stamp_changes",
+]
 
 JsonSchema = dict[str, Any]
 
@@ -59,6 +86,16 @@ class ExportedTable:
     @property
     def key_column(self) -> ExportedColumn:
         return self.columns[0]
+
+    @property
+    def captured(self) -> CapturedTable:
+        """What the change triggers of this table watch (``canvas.changes``): every exported column."""
+        return CapturedTable(
+            self.name,
+            str(self.model.__tablename__),
+            self.key_column.source,
+            tuple(column.source for column in self.columns[1:]),
+        )
 
     def key_schema(self) -> JsonSchema:
         return self._object_schema(self.columns[:1])
@@ -208,6 +245,41 @@ EXPORTED_TABLES: tuple[ExportedTable, ...] = (
             ExportedColumn("updated_at", "When the token was last changed."),
         ),
     ),
+    ExportedTable(
+        "courses",
+        "Courses of the root account.",
+        Course,
+        (
+            _id("course"),
+            ExportedColumn("account_id", "The account the course belongs to (accounts.id)."),
+            ExportedColumn("name", "The full name of the course."),
+            ExportedColumn("course_code", "The short name of the course, e.g. DEMO-101."),
+            ExportedColumn(
+                "sis_source_id",
+                "The course's id in the student information system.",
+                attribute="sis_course_id",
+            ),
+            ExportedColumn("workflow_state", "The state of the course.", enum=COURSE_STATES),
+            ExportedColumn("uuid", "The course's globally unique identifier."),
+            ExportedColumn("lti_context_id", "The course's context id in LTI launches."),
+            ExportedColumn("created_at", "When the course was created."),
+            ExportedColumn("updated_at", "When the course was last changed."),
+        ),
+    ),
+    ExportedTable(
+        "enrollments",
+        "One role of one user in one course.",
+        Enrollment,
+        (
+            _id("enrollment"),
+            ExportedColumn("user_id", "The enrolled user (users.id)."),
+            ExportedColumn("course_id", "The course of the enrollment (courses.id)."),
+            ExportedColumn("type", "The role: the enrollment's type.", enum=tuple(ENROLLMENT_TYPES.values())),
+            ExportedColumn("workflow_state", "The state of the enrollment.", enum=ENROLLMENT_STATES),
+            ExportedColumn("created_at", "When the enrollment was created."),
+            ExportedColumn("updated_at", "When the enrollment was last changed."),
+        ),
+    ),
 )
 
 _BY_NAME = {table.name: table for table in EXPORTED_TABLES}
@@ -227,3 +299,46 @@ async def read_records(
     primary = getattr(table.model, table.key_column.source)
     rows = await session.scalars(select(table.model).where(primary > after).order_by(primary).limit(limit))
     return [table.record(row) for row in rows]
+
+
+Row = tuple[Any, ...]
+
+
+def _selected(table: ExportedTable) -> list[Any]:
+    return [getattr(table.model, column.source) for column in table.columns]
+
+
+async def read_rows(
+    session: AsyncSession, table: ExportedTable, *, after: int | None, limit: int
+) -> list[Row]:
+    """Up to ``limit`` rows (every exported column, in declaration order, the key first) with a
+    key above ``after``, in key order: keyset paging, so a table of any size is read in pages."""
+    primary = getattr(table.model, table.key_column.source)
+    statement = select(*_selected(table)).order_by(primary).limit(limit)
+    if after is not None:
+        statement = statement.where(primary > after)
+    return [tuple(row) for row in (await session.execute(statement)).all()]
+
+
+async def read_changed_rows(
+    session: AsyncSession,
+    table: ExportedTable,
+    since: datetime,
+    until: datetime,
+    *,
+    after: int | None,
+    limit: int,
+) -> list[tuple[int, datetime, Row | None]]:
+    """Up to ``limit`` rows changed in ``[since, until)``, in key order after ``after``:
+    ``(key, when the change was stamped, the row as it is now or None when it is gone)``."""
+    keys = await changed_keys(session, table.name, since, until, after=after, limit=limit)
+    if not keys:
+        return []
+    primary = getattr(table.model, table.key_column.source)
+    found = {
+        row[0]: tuple(row)
+        for row in (
+            await session.execute(select(*_selected(table)).where(primary.in_([key for key, _ in keys])))
+        ).all()
+    }
+    return [(key, stamped, found.get(key)) for key, stamped in keys]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
+from typing import Any
 
 from lmsauth.core.errors import WireError
 
@@ -20,7 +22,7 @@ BEARER_CHALLENGE = 'Bearer realm="dap", error="invalid_token"'  # RFC 6750 secti
 
 
 def dap_error(
-    status: int, error_type: str, message: str, headers: dict[str, str] | None = None, **extra: str
+    status: int, error_type: str, message: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> WireError:
     """``extra`` holds the members a type needs beyond the three (``id`` and ``kind`` for 404)."""
     error_id = str(uuid.uuid4())
@@ -42,3 +44,40 @@ def not_found(kind: str, name: str) -> WireError:
 
 def method_not_allowed(allowed: str) -> WireError:
     return dap_error(405, "MethodNotAllowedError", f"Use {allowed}.", {"Allow": allowed})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def validation_error(message: str, text: str, position: int) -> WireError:
+    """400 ``ValidationError``: the client requires ``location`` (line, column, character).
+    ``position`` is the offset in the request body where the bad input starts; lines and
+    columns count from 1, ``character`` from 0 (UNCONFIRMED: the real API's counting)."""
+    position = max(0, min(position, len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    location = {"line": line, "column": column, "character": position}
+    return dap_error(400, "ValidationError", message, location=location)
+
+
+def snapshot_required(message: str, since: datetime, until: datetime | None = None) -> WireError:
+    """400 ``SnapshotRequiredError``: the changes asked for are not kept; ``since`` is the
+    earliest permitted time. (The client decodes it as ``OutOfRangeError``, spec B3.)"""
+    extra: dict[str, Any] = {"since": _iso(since)}
+    if until is not None:
+        extra["until"] = _iso(until)
+    return dap_error(400, "SnapshotRequiredError", message, **extra)
+
+
+def out_of_range(message: str, since: datetime, until: datetime | None) -> WireError:
+    """400 ``OutOfRangeError``: the window reaches past the data there is."""
+    extra: dict[str, Any] = {"since": _iso(since)}
+    if until is not None:
+        extra["until"] = _iso(until)
+    return dap_error(400, "OutOfRangeError", message, **extra)
+
+
+def forbidden_url(message: str) -> WireError:
+    """403 for an object URL whose signature or expiry is wrong (as S3 refuses one)."""
+    return dap_error(403, "AccessDenied", message)

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth import models  # noqa: F401  (every table on Base.metadata, for the wipe)
+from lmsauth.canvas.changes import ExportChange
 from lmsauth.canvas.models import (
     AccessToken,
     AuthorizationCode,
@@ -187,11 +188,17 @@ async def wipe(session: AsyncSession, keep_kids: set[str]) -> None:
 Snapshot = dict[str, list[dict[str, Any]]]
 
 
+# Rows that triggers write: a restore's inserts write them again (a reset is a change that
+# DAP's incrementals show), and copies of the old ones would collide with those by id.
+TRIGGER_WRITTEN = frozenset({ExportChange.__tablename__})
+
+
 async def snapshot(session: AsyncSession) -> Snapshot:
-    """Every row of every table but the signing keys (which a reset keeps), by table name."""
+    """Every row of every table but the signing keys (which a reset keeps) and the change log
+    of exported tables (which the restore writes anew), by table name."""
     rows: Snapshot = {}
     for table in Base.metadata.sorted_tables:
-        if table.name != SigningKey.__tablename__:
+        if table.name != SigningKey.__tablename__ and table.name not in TRIGGER_WRITTEN:
             rows[table.name] = [dict(row) for row in (await session.execute(select(table))).mappings()]
     return rows
 

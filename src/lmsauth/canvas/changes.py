@@ -1,0 +1,242 @@
+"""The change log of every table Canvas exports: which rows changed, and when that became known.
+
+Each exported table has database triggers (one definition per dialect, made here from the
+table's declaration in ``canvas.export`` and installed by the migration) that write a row to
+``export_changes`` in the same transaction as the insert, update or delete itself. A trigger,
+not an ORM event, because writers that bypass the ORM (raw-driver fast paths, ``lmsauth``
+commands, a DBA) change the same tables: the log can miss nothing that commits, and records
+nothing that rolls back.
+
+A change row is written unstamped. ``stamp_changes`` later gives every committed, unstamped row
+one time from ``core.clock``, under a lock every instance shares, and each stamp is later than
+every earlier one. Two reasons for stamping afterwards rather than in the trigger:
+
+- On PostgreSQL, transactions commit in a different order than they start: a row written at
+  10:00:00 may become visible after one written at 10:00:01 was already read. A stamp is given
+  only to rows already visible, so anything that commits later gets a later stamp, and a window
+  ``[since, until)`` read once every row up to ``until`` was stamped never loses a row.
+- The time is the server's ``core.clock``, which the emulator moves; a trigger sees only the
+  database's own clock.
+
+The log holds keys only: an incremental reads each changed row as it is now (a row gone is a
+delete), so a row that changed twice is sent once, with its latest state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lmsauth.core.db import Base, UTCDateTime, lock_for_transaction
+
+STAMP_LOCK = "canvas.export_changes.stamp"
+STAMP_BATCH = 5_000
+TRIGGER_PREFIX = "lmsauth_capture_"
+
+
+class ExportChange(Base):
+    """One change of one row of an exported table: its DAP table name and primary key."""
+
+    __tablename__ = "export_changes"
+    __table_args__ = (
+        Index("ix_export_changes_window", "table_name", "stamped_at", "row_key"),
+        # Incrementals page through changed keys in key order (``changed_keys``).
+        Index("ix_export_changes_keys", "table_name", "row_key", "stamped_at"),
+        Index("ix_export_changes_stamped_at", "stamped_at"),
+    )
+
+    # SQLite autoincrements only an INTEGER primary key (its rowid); PostgreSQL gets int8.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(64))
+    row_key: Mapped[int] = mapped_column(BigInteger)
+    stamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ExportChangeState(Base):
+    """One row: the latest stamp given, and since when the log is complete (``kept_since``).
+
+    ``kept_since`` is the first stamp ever given (rows written before the triggers existed have
+    no change rows), moved forward when old changes are pruned; an incremental that starts
+    earlier cannot be answered from the log.
+    """
+
+    __tablename__ = "export_change_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_stamp: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kept_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+@dataclass(frozen=True)
+class CapturedTable:
+    """What a trigger needs: the exported name, the database table, its key and watched columns."""
+
+    name: str
+    db_table: str
+    key: str
+    watched: tuple[str, ...]
+
+
+def _sqlite_ddl(table: CapturedTable) -> list[str]:
+    prefix = f"{TRIGGER_PREFIX}{table.db_table}"
+    # Names come from the declarations in canvas.export, never from a request.
+    record = f"INSERT INTO export_changes (table_name, row_key) VALUES ('{table.name}', {{row}}.{table.key});"  # noqa: S608
+    changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in (table.key, *table.watched))
+    return [
+        f"CREATE TRIGGER {prefix}_insert AFTER INSERT ON {table.db_table} "
+        f"BEGIN {record.format(row='NEW')} END",
+        f"CREATE TRIGGER {prefix}_update AFTER UPDATE ON {table.db_table} WHEN {changed} "
+        f"BEGIN {record.format(row='NEW')} "
+        f"INSERT INTO export_changes (table_name, row_key) SELECT '{table.name}', OLD.{table.key} "
+        f"WHERE OLD.{table.key} IS NOT NEW.{table.key}; END",
+        f"CREATE TRIGGER {prefix}_delete AFTER DELETE ON {table.db_table} "
+        f"BEGIN {record.format(row='OLD')} END",
+    ]
+
+
+def _postgresql_ddl(table: CapturedTable) -> list[str]:
+    name = f"{TRIGGER_PREFIX}{table.db_table}"
+    # As text: json has no equality operator, and every type here prints one way per value.
+    old = ", ".join(f"OLD.{column}::text" for column in (table.key, *table.watched))
+    new = ", ".join(f"NEW.{column}::text" for column in (table.key, *table.watched))
+    insert = "INSERT INTO export_changes (table_name, row_key) VALUES"
+    return [
+        f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "  IF TG_OP = 'DELETE' THEN\n"
+        f"    {insert} ('{table.name}', OLD.{table.key});\n"
+        "    RETURN OLD;\n"
+        "  END IF;\n"
+        f"  IF TG_OP = 'UPDATE' AND ROW({old}) IS NOT DISTINCT FROM ROW({new}) THEN\n"
+        "    RETURN NEW;\n"
+        "  END IF;\n"
+        f"  {insert} ('{table.name}', NEW.{table.key});\n"
+        f"  IF TG_OP = 'UPDATE' AND OLD.{table.key} IS DISTINCT FROM NEW.{table.key} THEN\n"
+        f"    {insert} ('{table.name}', OLD.{table.key});\n"
+        "  END IF;\n"
+        "  RETURN NEW;\n"
+        "END\n"
+        "$$",
+        f"CREATE TRIGGER {name} AFTER INSERT OR UPDATE OR DELETE ON {table.db_table} "
+        f"FOR EACH ROW EXECUTE FUNCTION {name}()",
+    ]
+
+
+def capture_ddl(dialect: str, table: CapturedTable) -> list[str]:
+    """The statements that make ``table``'s change triggers on ``dialect`` (sqlite, postgresql).
+
+    An update is logged only when a watched (exported) column or the key changed, so that a
+    change DAP does not show (a password hash, a token digest) is not sent as one.
+    """
+    if dialect == "postgresql":
+        return _postgresql_ddl(table)
+    if dialect == "sqlite":
+        return _sqlite_ddl(table)
+    raise ValueError(f"change capture has no triggers for {dialect}")
+
+
+def drop_capture_ddl(dialect: str, table: CapturedTable) -> list[str]:
+    name = f"{TRIGGER_PREFIX}{table.db_table}"
+    if dialect == "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {name} ON {table.db_table}", f"DROP FUNCTION IF EXISTS {name}()"]
+    return [f"DROP TRIGGER IF EXISTS {name}_{event}" for event in ("insert", "update", "delete")]
+
+
+async def stamp_changes(session: AsyncSession, now: datetime) -> datetime:
+    """Stamp every visible unstamped change; return the boundary just after the stamp.
+
+    Every change stamped so far is earlier than the boundary, and every later stamp is at or
+    after it: the boundary is a snapshot's ``at`` or an incremental's ``until``, and the
+    next window starting there (``since`` inclusive) holds exactly the changes that came after.
+    Call it in a transaction of its own, committed before anything relies on the stamp.
+    """
+    await lock_for_transaction(session, STAMP_LOCK)
+    state = await session.get(ExportChangeState, 1, with_for_update=True)
+    if state is None:
+        state = ExportChangeState(id=1)
+        session.add(state)
+    stamp = now
+    if state.last_stamp is not None and stamp <= state.last_stamp:
+        stamp = state.last_stamp + timedelta(microseconds=1)
+    # In batches, each one statement well inside the backend timeout, all in this transaction
+    # (under the lock): a bulk load leaves millions of rows to stamp at once.
+    while True:
+        batch = select(ExportChange.id).where(ExportChange.stamped_at.is_(None)).limit(STAMP_BATCH)
+        result = await session.execute(
+            update(ExportChange)
+            .where(ExportChange.id.in_(batch.scalar_subquery()))
+            .values(stamped_at=stamp)
+            .execution_options(synchronize_session=False)
+        )
+        if int(getattr(result, "rowcount", 0) or 0) < STAMP_BATCH:
+            break
+    state.last_stamp = stamp
+    if state.kept_since is None:
+        state.kept_since = stamp
+    await session.flush()
+    return stamp + timedelta(microseconds=1)
+
+
+async def change_window(session: AsyncSession) -> tuple[datetime | None, datetime | None]:
+    """``(kept_since, last_stamp)``: the log answers incrementals from ``kept_since`` on."""
+    state = await session.get(ExportChangeState, 1)
+    return (None, None) if state is None else (state.kept_since, state.last_stamp)
+
+
+async def prune_changes(session: AsyncSession, before: datetime) -> int:
+    """Forget changes stamped before ``before``; incrementals must then start at or after it."""
+    await lock_for_transaction(session, STAMP_LOCK)
+    state = await session.get(ExportChangeState, 1, with_for_update=True)
+    if state is None or state.kept_since is None or state.kept_since >= before:
+        return 0
+    result = await session.execute(delete(ExportChange).where(ExportChange.stamped_at < before))
+    state.kept_since = before
+    await session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def changed_keys(
+    session: AsyncSession,
+    table_name: str,
+    since: datetime,
+    until: datetime,
+    *,
+    after: int | None,
+    limit: int,
+) -> Sequence[Any]:
+    """Up to ``limit`` ``(row_key, last stamp)`` of rows changed in ``[since, until)``, in key
+    order after ``after`` (keyset paging, so memory stays bounded however many changed)."""
+    statement = (
+        select(ExportChange.row_key, func.max(ExportChange.stamped_at))
+        .where(
+            ExportChange.table_name == table_name,
+            ExportChange.stamped_at >= since,
+            ExportChange.stamped_at < until,
+        )
+        .group_by(ExportChange.row_key)
+        .order_by(ExportChange.row_key)
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(ExportChange.row_key > after)
+    return (await session.execute(statement)).all()
+
+
+async def installed_triggers(session: AsyncSession) -> set[str]:
+    """The names of the capture triggers in the database (a test checks every table has its own)."""
+    if session.get_bind().dialect.name == "postgresql":
+        rows = await session.execute(
+            text("SELECT tgname FROM pg_trigger WHERE tgname LIKE :prefix"), {"prefix": TRIGGER_PREFIX + "%"}
+        )
+    else:
+        rows = await session.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE :prefix"),
+            {"prefix": TRIGGER_PREFIX + "%"},
+        )
+    return {row[0] for row in rows}

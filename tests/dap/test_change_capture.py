@@ -1,0 +1,161 @@
+"""The change log of exported tables (``canvas.changes``): every exported table has its
+triggers, each insert, update and delete is logged in its own transaction (and a rollback
+leaves nothing), and stamping never loses a change that commits after a later one."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from lmsauth.canvas.changes import ExportChange, changed_keys, installed_triggers, stamp_changes
+from lmsauth.canvas.export import EXPORTED_TABLES
+from lmsauth.core import clock
+from lmsauth.core.db import Database
+from tests.canvas.courses.conftest import enroll, make_course
+from tests.conftest import TEST_DATABASE_URL, run
+
+
+def test_every_exported_table_has_its_triggers(settings) -> None:
+    async def work() -> set[str]:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.session() as session:
+                return await installed_triggers(session)
+        finally:
+            await db.dispose()
+
+    names = run(work())
+    for table in EXPORTED_TABLES:
+        db_table = table.captured.db_table
+        assert any(name.startswith(f"lmsauth_capture_{db_table}") for name in names), table.name
+
+
+async def _logged(db: Database, table: str) -> list[int]:
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(ExportChange.row_key).where(ExportChange.table_name == table).order_by(ExportChange.id)
+        )
+        return list(rows)
+
+
+def test_inserts_updates_and_deletes_are_logged_and_rollbacks_are_not(settings) -> None:
+    async def work() -> None:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.session(write=True) as session:
+                await session.execute(
+                    text(
+                        "INSERT INTO accounts (id, name, uuid, lti_context_id, created_at) "
+                        "VALUES (7, 'A', 'u7', 'c7', :now)"
+                    ),
+                    {"now": clock.now().replace(tzinfo=None)},
+                )
+            assert await _logged(db, "accounts") == [7]
+            async with db.session(write=True) as session:
+                await session.execute(text("UPDATE accounts SET name = 'B' WHERE id = 7"))
+                await session.execute(text("UPDATE accounts SET name = 'B' WHERE id = 7"))  # no change
+            assert await _logged(db, "accounts") == [7, 7]
+            with pytest.raises(RuntimeError):
+                async with db.session(write=True) as session:
+                    await session.execute(text("UPDATE accounts SET name = 'C' WHERE id = 7"))
+                    raise RuntimeError("rolled back")
+            assert await _logged(db, "accounts") == [7, 7]
+            async with db.session(write=True) as session:
+                await session.execute(text("DELETE FROM accounts WHERE id = 7"))
+            assert await _logged(db, "accounts") == [7, 7, 7]
+        finally:
+            await db.dispose()
+
+    run(work())
+
+
+def test_a_course_deleted_logs_the_enrollments_its_cascade_deletes(settings, directory) -> None:
+    """Deleting a course deletes its enrollments by ``ON DELETE CASCADE``: the triggers of
+    ``enrollments`` see those deletes too (on SQLite as on PostgreSQL), so a replica loses them."""
+    course = make_course(directory)
+    first = enroll(directory, course, directory.user(login="a@example.edu"), "StudentEnrollment")
+    second = enroll(directory, course, directory.user(login="b@example.edu"), "TeacherEnrollment")
+
+    async def work() -> tuple[list[int], list[int]]:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.session(write=True) as session:
+                await session.execute(text("DELETE FROM export_changes"))
+            async with db.session(write=True) as session:
+                await session.execute(text("DELETE FROM courses WHERE id = :id"), {"id": course})
+            return await _logged(db, "courses"), sorted(await _logged(db, "enrollments"))
+        finally:
+            await db.dispose()
+
+    assert run(work()) == ([course], [first, second])
+
+
+def test_stamps_only_grow_even_when_the_clock_goes_back(settings) -> None:
+    async def work() -> None:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.session(write=True) as session:
+                first = await stamp_changes(session, clock.now())
+            async with db.session(write=True) as session:
+                second = await stamp_changes(session, clock.now() - timedelta(hours=1))
+            assert second > first
+        finally:
+            await db.dispose()
+
+    run(work())
+
+
+@pytest.mark.skipif(
+    not TEST_DATABASE_URL, reason="SQLite has one writer at a time: commits come in start order"
+)
+def test_a_change_that_commits_late_lands_in_the_next_window_not_in_none(settings) -> None:
+    """Two instances write at once on PostgreSQL: the earlier transaction commits last. Its
+    change is stamped when it becomes visible, so the window after the stamp holds it."""
+
+    async def work() -> None:
+        one, two = Database(settings.resolved_database_url), Database(settings.resolved_database_url)
+        insert = text(
+            "INSERT INTO accounts (id, name, uuid, lti_context_id, created_at) "
+            "VALUES (:id, 'A', :uuid, :uuid, :now)"
+        )
+        now = clock.now().replace(tzinfo=None)
+        try:
+            async with one.session(write=True) as slow:
+                await slow.execute(
+                    insert, {"id": 100, "uuid": "u100", "now": now}
+                )  # logged first, not committed
+                async with two.session(write=True) as fast:
+                    await fast.execute(insert, {"id": 101, "uuid": "u101", "now": now})
+                async with two.session(write=True) as session:
+                    boundary = await stamp_changes(session, clock.now())
+                async with two.session() as session:
+                    first_window = [
+                        key
+                        for key, _ in await changed_keys(
+                            session, "accounts", boundary - timedelta(days=1), boundary, after=None, limit=100
+                        )
+                    ]
+                assert first_window == [101]
+                await asyncio.sleep(0.01)
+            async with two.session(write=True) as session:
+                later = await stamp_changes(session, clock.now())
+            async with two.session() as session:
+                second_window = [
+                    key
+                    for key, _ in await changed_keys(
+                        session, "accounts", boundary, later, after=None, limit=100
+                    )
+                ]
+                unstamped = await session.scalar(
+                    select(func.count()).where(ExportChange.stamped_at.is_(None))
+                )
+            assert second_window == [100]
+            assert unstamped == 0
+        finally:
+            await one.dispose()
+            await two.dispose()
+
+    run(work())
