@@ -1,7 +1,7 @@
 """dap: query jobs and their objects; change capture on every exported Canvas table
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 
 - export_changes: one row per insert, update or delete of an exported table's row, written by
   triggers (one definition per dialect, ``canvas.changes.capture_ddl``) in the same
@@ -25,7 +25,7 @@ from lmsauth.canvas.export import EXPORTED_TABLES
 from lmsauth.core.db import UTCDateTime
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
