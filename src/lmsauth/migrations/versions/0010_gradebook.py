@@ -1,7 +1,7 @@
 """the gradebook the LTI Assignment and Grade Services write to
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 
 - assignments: a course's assignments (points, grading type, submission types, state, dates).
 - lti_line_items: a tool's (developer key's) line item for an assignment (spec lti13.md 7.2).
