@@ -152,6 +152,29 @@ class FastReader:
             return None if row is None else tuple(row)
         return None if row is None else _decode(row, decoders)
 
+    async def all(self, query: ReadQuery, **params: Any) -> list[Row]:
+        """Every row of ``query`` with ``params``, decoded (for the few reads of several rows)."""
+        sql, names, fixed, decoders = query.compiled(self._dialect)
+        values = [params[name] if name in params else fixed[name] for name in names]
+        if self.mode == "sqlite":
+            rows: Sequence[Sequence[Any]] = self._sqlite_all(sql, values)
+        elif self.mode == "asyncpg":
+            pool = self._pool or await self._open_pool()
+            async with asyncio.timeout(self._timeout), pool.acquire() as connection:
+                rows = await connection.fetch(sql, *values)
+        else:
+            async with self._engine.connect() as connection:
+                return [tuple(row) for row in await connection.execute(query.statement, params)]
+        return [_decode(row, decoders) for row in rows]
+
+    def _sqlite_all(self, sql: str, values: list[Any]) -> list[Any]:
+        try:
+            if self._sqlite is None:
+                self._sqlite = self._open_sqlite()
+            return self._sqlite.execute(sql, values).fetchall()
+        except sqlite3.OperationalError as error:
+            raise exc.OperationalError(sql, values, error) from error
+
     def _sqlite_one(self, sql: str, values: list[Any]) -> Sequence[Any] | None:
         try:
             if self._sqlite is None:
