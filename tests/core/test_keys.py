@@ -19,6 +19,8 @@ from lmsauth.core import clock
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyLifecycle, KeyRing, SigningKey
 from lmsauth.core.kv import RedisStore, Store, create_store
+from lmsauth.identity import admin as identity_admin
+from lmsauth.identity.clients import find_client_and_generation
 from lmsauth.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
 
@@ -224,3 +226,22 @@ def test_migration_0004_activates_existing_keys_when_they_were_created(tmp_path)
     command.downgrade(alembic_config(settings), "0003")
     assert "activates_at" not in {c["name"] for c in sa.inspect(engine).get_columns("signing_keys")}
     engine.dispose()
+
+
+async def test_the_generation_read_with_an_identity_client_is_the_rings_own(
+    ring: Ring,
+) -> None:
+    """An identity login reads the client and the ring's generation in one statement: it must
+    equal the ring's own reading (else every login would reload the ring), and a rotation by
+    another process must still be seen by the next signature through it."""
+    here, there = await ring(), await ring()
+    if not here.generation_in_database:
+        pytest.skip("with Redis the generation lives there (the test above)")
+    async with here._db.session(write=True) as session:
+        made, _ = await identity_admin.create_client(session, name="Test institution key", principal="inst-1")
+        client_id = made.client_id
+    client, generation = await find_client_and_generation(here._db, client_id, here.ring)
+    assert client is not None and generation == await here._read_generation()
+    new = await there.rotate(activate_in=timedelta(0))
+    _, generation = await find_client_and_generation(here._db, client_id, here.ring)
+    assert kid_of(await here.sign_latest({"sub": "x"}, generation=generation)) == new

@@ -130,10 +130,22 @@ class LoadedKey:
         }
 
 
-def _generation_query(ring: str) -> ReadQuery:
+def generation_columns(ring: str) -> tuple[Any, Any]:
     """Without a shared store, a ring's "generation" is what every change to it alters: the
-    number of rows (retirement deletes) and the newest creation time (rotation inserts)."""
-    return ReadQuery(select(func.count(), func.max(SigningKey.created_at)).where(SigningKey.ring == ring))
+    number of rows (retirement deletes) and the newest creation time (rotation inserts). Both
+    as scalar subqueries, so that a hot read of another table can carry them along
+    (``identity.clients.find_client_and_generation``: one round trip for an identity login)."""
+    return (
+        select(func.count()).select_from(SigningKey).where(SigningKey.ring == ring).scalar_subquery(),
+        select(func.max(SigningKey.created_at)).where(SigningKey.ring == ring).scalar_subquery(),
+    )
+
+
+def _generation_query(ring: str) -> ReadQuery:
+    return ReadQuery(select(*generation_columns(ring)))
+
+
+UNREAD_GENERATION = object()  # ``KeyRing.refresh``'s default: read it there
 
 
 class KeyRing:
@@ -192,9 +204,18 @@ class KeyRing:
         generation = await self._read_generation()
         self._install(await self._read_rows(), generation)
 
-    async def refresh(self) -> None:
-        """Reload when another process (or instance) changed the ring since the last load."""
-        generation = await self._read_generation()
+    @property
+    def generation_in_database(self) -> bool:
+        """Whether the generation is read from the database (``generation_columns``), not from
+        the shared store."""
+        return self._store is None
+
+    async def refresh(self, generation: object = UNREAD_GENERATION) -> None:
+        """Reload when another process (or instance) changed the ring since the last load.
+        ``generation``: this ring's ``generation_columns`` a caller has just read along with its
+        own row (only where ``generation_in_database``), instead of reading them here."""
+        if generation is UNREAD_GENERATION or not self.generation_in_database:
+            generation = await self._read_generation()
         if self._loaded and generation == self._generation:
             return
         async with self._reloading:
@@ -377,9 +398,15 @@ class KeyRing:
         signature = key.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
         return (signing_input + b"." + base64url.encode(signature)).decode("ascii")
 
-    async def sign_latest(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
-        """Sign with the key that signs now on every instance."""
-        await self.refresh()
+    async def sign_latest(
+        self,
+        claims: dict[str, Any],
+        headers: dict[str, Any] | None = None,
+        *,
+        generation: object = UNREAD_GENERATION,
+    ) -> str:
+        """Sign with the key that signs now on every instance (``generation``: see ``refresh``)."""
+        await self.refresh(generation)
         return self.sign(claims, headers)
 
     def public_key(self, kid: str) -> rsa.RSAPublicKey | None:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import jwt
 
 from lmsauth.core import clock, metrics
-from lmsauth.core.keys import ALGORITHM, KeyRing
+from lmsauth.core.keys import ALGORITHM, UNREAD_GENERATION, KeyRing
 
 # Spec A2: the documented example, one second short of the hour the docs promise.
 TOKEN_LIFETIME_SECONDS = 3599
@@ -78,9 +78,11 @@ class TokenSubject(Protocol):
     def region(self) -> str: ...
 
 
-async def issue(keyring: KeyRing, client: TokenSubject, public_url: str) -> tuple[str, str]:
+async def issue(
+    keyring: KeyRing, client: TokenSubject, public_url: str, *, generation: object = UNREAD_GENERATION
+) -> tuple[str, str]:
     """A fresh token for ``client``, signed by the key that signs now on every instance;
-    returns ``(token, scope)``."""
+    returns ``(token, scope)``. ``generation``: the key ring's, if read with the client."""
     now = clock.timestamp()
     scope = scope_of(client.service, client.principal, client.partner, client.region)
     claims: dict[str, Any] = {
@@ -96,7 +98,7 @@ async def issue(keyring: KeyRing, client: TokenSubject, public_url: str) -> tupl
         "partner": client.partner,
         "region": client.region,
     }
-    token = await keyring.sign_latest(claims, headers={"typ": TOKEN_TYPE})
+    token = await keyring.sign_latest(claims, headers={"typ": TOKEN_TYPE}, generation=generation)
     metrics.token_issued("identity_jwt")
     return token, scope
 
