@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ import asyncpg
 from sqlalchemy import JSON, Boolean, DateTime, exc
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.sqlite import pysqlite
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -116,6 +116,28 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
     """Pool connections run single autocommit SELECTs: there is no session state to reset."""
 
 
+def driver_mode(url: URL, engine: AsyncEngine) -> tuple[str, Dialect]:
+    """How statements for ``url`` run: on ``sqlite3`` (a SQLite file), on asyncpg, or on the
+    engine (anything else), and the dialect their SQL is compiled for."""
+    backend = url.get_backend_name()
+    database = url.database or ""
+    if backend == "sqlite" and database not in ("", ":memory:") and "mode=memory" not in database:
+        return "sqlite", pysqlite.dialect()
+    if backend == "postgresql" and url.get_driver_name() == "asyncpg":
+        return "asyncpg", pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+    return "engine", engine.dialect
+
+
+async def open_asyncpg_pool(
+    url: URL, wait: float, reset: Callable[[asyncpg.Connection], Awaitable[None]]
+) -> asyncpg.Pool:
+    """A small pool for ``url``, every wait bounded by ``wait`` seconds."""
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncio.wait_for(
+        asyncpg.create_pool(dsn, min_size=0, max_size=10, reset=reset, timeout=wait), wait
+    )
+
+
 class FastReader:
     """Runs ``ReadQuery``s for one database (see the module docstring for how per backend)."""
 
@@ -123,17 +145,7 @@ class FastReader:
         self._url = make_url(url)
         self._engine = engine
         self._timeout = timeout
-        backend = self._url.get_backend_name()
-        database = self._url.database or ""
-        if backend == "sqlite" and database not in ("", ":memory:") and "mode=memory" not in database:
-            self.mode = "sqlite"
-            self._dialect: Dialect = pysqlite.dialect()
-        elif backend == "postgresql" and self._url.get_driver_name() == "asyncpg":
-            self.mode = "asyncpg"
-            self._dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
-        else:
-            self.mode = "engine"
-            self._dialect = engine.dialect
+        self.mode, self._dialect = driver_mode(self._url, engine)
         self._sqlite: sqlite3.Connection | None = None
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
@@ -204,11 +216,7 @@ class FastReader:
     async def _open_pool(self) -> asyncpg.Pool:
         async with self._pool_lock:
             if self._pool is None:
-                dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-                self._pool = await asyncio.wait_for(
-                    asyncpg.create_pool(dsn, min_size=0, max_size=10, reset=_no_reset, timeout=self._timeout),
-                    self._timeout,
-                )
+                self._pool = await open_asyncpg_pool(self._url, self._timeout, _no_reset)
             return self._pool
 
     async def close(self) -> None:

@@ -33,11 +33,11 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import exc
-from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
-from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert, Update
+
+from lmsauth.core.fastread import driver_mode, open_asyncpg_pool
 
 Row = tuple[Any, ...]
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # as core.db's connections (SQLITE_WRITE_WAIT_SECONDS)
@@ -107,17 +107,7 @@ class FastWriter:
         self._url = make_url(url)
         self._engine = engine
         self._timeout = timeout
-        backend = self._url.get_backend_name()
-        database = self._url.database or ""
-        if backend == "sqlite" and database not in ("", ":memory:") and "mode=memory" not in database:
-            self.mode = "sqlite"
-            self._dialect: Dialect = pysqlite.dialect()
-        elif backend == "postgresql" and self._url.get_driver_name() == "asyncpg":
-            self.mode = "asyncpg"
-            self._dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
-        else:
-            self.mode = "engine"
-            self._dialect = engine.dialect
+        self.mode, self._dialect = driver_mode(self._url, engine)
         self._thread: ThreadPoolExecutor | None = None
         self._sqlite: sqlite3.Connection | None = None
         self._pool: asyncpg.Pool | None = None
@@ -199,13 +189,7 @@ class FastWriter:
     async def _open_pool(self) -> asyncpg.Pool:
         async with self._pool_lock:
             if self._pool is None:
-                dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-                self._pool = await asyncio.wait_for(
-                    asyncpg.create_pool(
-                        dsn, min_size=0, max_size=10, reset=_rollback_leftover, timeout=self._timeout
-                    ),
-                    self._timeout,
-                )
+                self._pool = await open_asyncpg_pool(self._url, self._timeout, _rollback_leftover)
             return self._pool
 
     # ---------------------------------------------------------------- any other engine
