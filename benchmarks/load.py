@@ -378,7 +378,13 @@ def at_rate(
     pause_ms = max(0.5 * pause_ms, pause_ms - (loop_ms - pause_ms))
     procs.wait_idle(server.pids())
     run = run_once(
-        request_for(1), cfg.duration, cfg, raw_dir / f"{name}.txt", server, connections=conns, delay_ms=pause_ms
+        request_for(1),
+        cfg.duration,
+        cfg,
+        raw_dir / f"{name}.txt",
+        server,
+        connections=conns,
+        delay_ms=pause_ms,
     )
     result.runs.append(run)
     result.extra["pause_ms"] = round(pause_ms, 2)
