@@ -22,7 +22,7 @@ from starlette.responses import Response
 from lmsauth.core import clock, secrets
 from lmsauth.core.db import Database
 from lmsauth.core.errors import BadParameters, WireError
-from lmsauth.core.keys import UNREAD_GENERATION, KeyRing
+from lmsauth.core.keys import ALGORITHM, UNREAD_GENERATION, KeyRing
 from lmsauth.core.ratelimit import RateLimits
 from lmsauth.core.web import MAX_PARAM_LENGTH, ORJSONResponse, client_ip, read_params
 from lmsauth.identity import tokens
@@ -62,11 +62,14 @@ def basic_credentials(header: str | None) -> tuple[str, str]:
 class IdentityLogin:
     """The token endpoint; holds what it needs from the composed app."""
 
-    def __init__(self, db: Database, keyring: KeyRing, public_url: str, limits: RateLimits) -> None:
+    def __init__(
+        self, db: Database, keyring: KeyRing, public_url: str, limits: RateLimits, signing_alg: str = ALGORITHM
+    ) -> None:
         self.db = db
         self.keyring = keyring
         self.public_url = public_url
         self.limits = limits
+        self.signing_alg = signing_alg
 
     async def login(self, request: Request) -> Response:
         try:
@@ -108,7 +111,9 @@ class IdentityLogin:
             raise unauthorized("This client has been revoked.")
         if not client.usable_at(clock.now()):
             raise unauthorized("This client has expired.")
-        token, scope = await tokens.issue(self.keyring, client, self.public_url, generation=generation)
+        token, scope = await tokens.issue(
+            self.keyring, client, self.public_url, alg=self.signing_alg, generation=generation
+        )
         return ORJSONResponse(
             {
                 "access_token": token,
