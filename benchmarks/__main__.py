@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             rss_seconds=15,
             breakdown_calls=200,
             codes_per_second=4_000,
+            limit_grants=300,
             half_rate=True,
             backends=("sqlite",),
         )

@@ -141,6 +141,16 @@ class BenchError(RuntimeError):
     pass
 
 
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """wrk never follows a redirect; nor does the preflight (a 302 is the answer to check)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_KeepRedirects)
+
+
 def preflight(req: Request, expect_text: str, value: str | None = None) -> str:
     """One request exactly like wrk's first; it must answer ``req.expect`` with ``expect_text``."""
     v = req.first_value() if value is None else value
@@ -160,7 +170,7 @@ def preflight(req: Request, expect_text: str, value: str | None = None) -> str:
         url = f"{parts.scheme}://{parts.netloc}{req.path.replace('{T}', v)}"
     request = urllib.request.Request(url, data=data, headers=headers, method=req.method)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with _NO_REDIRECTS.open(request, timeout=60) as response:
             status: int = response.status
             text = bytes(response.read()).decode(errors="replace")
     except urllib.error.HTTPError as exc:
