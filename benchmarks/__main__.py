@@ -1,6 +1,6 @@
 """``python -m benchmarks``: lmsauth side by side with its peers, on one core each.
 
-    .venv/bin/python -m benchmarks            # the full run (about 30 minutes): RESULTS.md
+    .venv/bin/python -m benchmarks            # the full run (about 45 minutes): RESULTS.md
     .venv/bin/python -m benchmarks --quick    # CI smoke: SQLite, small sizes, 1-2 s runs
     .venv/bin/python -m benchmarks --only 's2-|asgi-'   # a subset (regex on scenario names)
 
