@@ -63,7 +63,12 @@ class IdentityLogin:
     """The token endpoint; holds what it needs from the composed app."""
 
     def __init__(
-        self, db: Database, keyring: KeyRing, public_url: str, limits: RateLimits, signing_alg: str = ALGORITHM
+        self,
+        db: Database,
+        keyring: KeyRing,
+        public_url: str,
+        limits: RateLimits,
+        signing_alg: str = ALGORITHM,
     ) -> None:
         self.db = db
         self.keyring = keyring

@@ -87,8 +87,8 @@ async def issue(
     keyring: KeyRing,
     client: TokenSubject,
     public_url: str,
-    *,
     alg: str = ALGORITHM,
+    *,
     generation: object = UNREAD_GENERATION,
 ) -> tuple[str, str]:
     """A fresh token for ``client``, signed by the ``alg`` key that signs now on every
