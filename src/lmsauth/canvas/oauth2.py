@@ -86,6 +86,10 @@ def _redirect(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
 
 
+# POST /login/oauth2/token: each has its method below (``OAuth2Provider._token`` dispatches).
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+
+
 class OAuth2Provider:
     def __init__(self, ctx: CanvasContext) -> None:
         self.ctx = ctx
@@ -365,31 +369,43 @@ class OAuth2Provider:
             credentials = client_credentials(request, params)
         except BadParameters as exc:
             raise oauth_error("invalid_request", exc.message) from exc
-        if grant_type not in ("authorization_code", "refresh_token", "client_credentials"):
+        if grant_type not in GRANT_TYPES:
             raise oauth_error(
                 "unsupported_grant_type", "The grant_type you requested is not currently supported"
             )
         gate = ClientGate(self.ctx.limits, request, credentials)
         gate.check_address()
-        if grant_type == "authorization_code" or (grant_type == "refresh_token" and not self.ctx.strict):
-            return await self._exchange(grant_type, params, credentials, gate)
+        if grant_type == "client_credentials":
+            return await self._client_credentials(params, credentials, gate)
+        if grant_type == "refresh_token" and self.ctx.strict:
+            return await self._strict_refresh(params, credentials, gate)
+        # A code exchange, or a refresh in the canvas profile: on the driver.
+        return await self._exchange(grant_type, params, credentials, gate)
 
-        # The client credentials grant and the strict profile's refresh rotation: the ORM.
+    async def _client_credentials(
+        self, params: Params, credentials: ClientCredentials, gate: ClientGate
+    ) -> Response:
+        """Spec 5.6: a service token for a key's own account (``canvas.keys.client_credentials``)."""
+        async with self.ctx.db.session(write=True) as session:
+            key, _ = await authenticate_client(
+                session, credentials, gate, public_allowed=False, strict=self.ctx.strict
+            )
+            owner = await session.get(Account, key.account_id) if key.account_id is not None else None
+            issued = await client_credentials_grant.grant(
+                self.ctx.keyring, self.ctx.settings.public_url, key, owner, params
+            )
+        metrics.token_issued("canvas_token_client_credentials")
+        return JSONResponse(issued, headers=NO_STORE)
+
+    async def _strict_refresh(
+        self, params: Params, credentials: ClientCredentials, gate: ClientGate
+    ) -> Response:
+        """The strict profile's refresh (``_rotate``): one ORM transaction, so that the rotation
+        and its reuse detection commit, or roll back, together."""
         async with self.ctx.db.session(write=True) as session:
             key, secret_exempt = await authenticate_client(
-                session,
-                credentials,
-                gate,
-                public_allowed=grant_type == "refresh_token",
-                strict=self.ctx.strict,
+                session, credentials, gate, public_allowed=True, strict=self.ctx.strict
             )
-            if grant_type == "client_credentials":
-                owner = await session.get(Account, key.account_id) if key.account_id is not None else None
-                issued = await client_credentials_grant.grant(
-                    self.ctx.keyring, self.ctx.settings.public_url, key, owner, params
-                )
-                metrics.token_issued("canvas_token_client_credentials")
-                return JSONResponse(issued, headers=NO_STORE)
             try:
                 result = await self._rotate(session, key, _refresh_param(params))
             except WireError as exc:
@@ -400,7 +416,7 @@ class OAuth2Provider:
                 raise
             if secret_exempt and not isinstance(result, WireError):
                 await gate.spend(key)  # a refusal rolls the grant back with the transaction
-        return await self._answer(grant_type, result, gate, secret_exempt)
+        return await self._answer("refresh_token", result, gate, secret_exempt)
 
     async def _answer(
         self, grant_type: str, result: dict[str, Any] | WireError, gate: ClientGate, secret_exempt: bool
