@@ -228,6 +228,12 @@ def test_migration_0004_activates_existing_keys_when_they_were_created(tmp_path)
     engine.dispose()
 
 
+async def identity_client_id(keyring: KeyRing) -> str:
+    async with keyring._db.session(write=True) as session:
+        made, _ = await identity_admin.create_client(session, name="Test institution key", principal="inst-1")
+        return made.client_id
+
+
 async def test_the_generation_read_with_an_identity_client_is_the_rings_own(
     ring: Ring,
 ) -> None:
@@ -237,9 +243,7 @@ async def test_the_generation_read_with_an_identity_client_is_the_rings_own(
     here, there = await ring(), await ring()
     if not here.generation_in_database:
         pytest.skip("with Redis the generation lives there (the test above)")
-    async with here._db.session(write=True) as session:
-        made, _ = await identity_admin.create_client(session, name="Test institution key", principal="inst-1")
-        client_id = made.client_id
+    client_id = await identity_client_id(here)
     client, generation = await find_client_and_generation(here._db, client_id, here.ring)
     assert client is not None and generation == await here._read_generation()
     new = await there.rotate(activate_in=timedelta(0))
@@ -257,9 +261,7 @@ async def test_the_identity_login_reads_its_own_rings_generation_whatever_it_sig
     lti = await ring(ring="lti", keep_future=True)
     if not here.generation_in_database:
         pytest.skip("with Redis the generation lives there")
-    async with here._db.session(write=True) as session:
-        made, _ = await identity_admin.create_client(session, name="Test institution key", principal="inst-1")
-        client_id = made.client_id
+    client_id = await identity_client_id(here)
     _, before = await find_client_and_generation(here._db, client_id, here.ring)
     await lti.rotate(activate_in=timedelta(0))
     _, after_lti = await find_client_and_generation(here._db, client_id, here.ring)
