@@ -37,7 +37,7 @@ from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Insert, Update
 
-from lmsauth.core.fastread import driver_mode, open_asyncpg_pool
+from lmsauth.core.fastread import driver_mode, open_asyncpg_pool, pooled
 
 Row = tuple[Any, ...]
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # as core.db's connections (SQLITE_WRITE_WAIT_SECONDS)
@@ -169,7 +169,7 @@ class FastWriter:
 
     async def _asyncpg_run(self, steps: Sequence[tuple[str, list[Any], bool]]) -> Row | None:
         pool = self._pool or await self._open_pool()
-        async with asyncio.timeout(self._timeout), pool.acquire() as connection:
+        async with pooled(pool, self._timeout) as connection:
             if len(steps) == 1:  # one autocommit statement: one round trip
                 sql, values, _ = steps[0]
                 found = await connection.fetchrow(sql, *values)
