@@ -1,6 +1,6 @@
 """``python -m benchmarks``: lmsauth side by side with its peers, on one core each.
 
-    .venv/bin/python -m benchmarks            # the full run (about 30 minutes): RESULTS.md
+    .venv/bin/python -m benchmarks            # the full run (about 45 minutes): RESULTS.md
     .venv/bin/python -m benchmarks --quick    # CI smoke: SQLite, small sizes, 1-2 s runs
     .venv/bin/python -m benchmarks --only 's2-|asgi-'   # a subset (regex on scenario names)
 
@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             rss_seconds=15,
             breakdown_calls=200,
             codes_per_second=4_000,
+            limit_grants=300,
             half_rate=True,
             backends=("sqlite",),
         )

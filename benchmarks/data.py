@@ -84,15 +84,19 @@ class Canvas:
     client_secret: str
 
 
+BENCH_LOGIN = "bench@example.edu"
+BENCH_PASSWORD = "bench-password-0123456789"
+
+
 def make_canvas(env: dict[str, str]) -> Canvas:
     user = cli(
         env,
         "user",
         "create",
         "--login",
-        "bench@example.edu",
+        BENCH_LOGIN,
         "--password",
-        "bench-password-0123456789",
+        BENCH_PASSWORD,
         "--name",
         "Bench Student",
         "--email",

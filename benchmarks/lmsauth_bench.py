@@ -1,17 +1,21 @@
 """lmsauth's scenarios, on SQLite and on PostgreSQL, served by ``lmsauth serve`` on one core.
 
 Order per backend: fresh database; CLI objects; 1,000 live tokens (and sessions); the read
-scenarios (2, 3) and their half-rate latency; the writing scenarios (1, 5, 4); then the
-tables are topped up to 1,000,000 rows and scenarios 2 and 3 are run again on a restarted
-server (so its RSS starts from scratch in both cases).
+scenarios (2, 3) and their half-rate latency; the writing scenarios (1, 5, 4); the login form
+(6) and the Access Tokens API list (7); scenario 1 again on servers whose identity tokens are
+ES256 and EdDSA; scenarios 1 and 2 on a server of two worker processes; then the tables are
+topped up to 1,000,000 rows and scenarios 2 and 3 are run again on a restarted server (so its
+RSS starts from scratch in both cases).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +30,9 @@ PORT = data.PORT
 BASE = data.BASE_URL
 SECRET_KEY = "benchmark-secret-key-not-for-production-0123456789"
 PG_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-PG_DB = "lmsauth_bench"
+# Another name lets two checkouts benchmark on one PostgreSQL server without dropping each
+# other's database.
+PG_DB = os.environ.get("LMSAUTH_BENCH_PG_DB", "lmsauth_bench")
 
 
 @dataclass
@@ -44,6 +50,11 @@ class Plan:
     breakdown_calls: int = 1000
     backends: tuple[str, ...] = ("sqlite", "postgresql")
     scale: bool = True
+    # scenario 1 again with each of these identity signing algorithms (RS256 is scenario 1)
+    identity_algs: tuple[str, ...] = ("ES256", "EdDSA")
+    workers: int = 2  # scenarios 1 and 2 again on `lmsauth serve --workers N` (1: not run)
+    limit_grants: int = 2_000  # grants of each kind replayed on the raw driver (scenarios 4, 5)
+    manual_tokens: int = 10  # the bench user's manual tokens, listed by scenario 7 (a page is 10)
 
 
 @dataclass
@@ -87,6 +98,12 @@ def server_env(b: Backend) -> dict[str, str]:
         # (the thousand tokens share the load, far below it).
         LMSAUTH_RATE_LIMIT_CLIENT_REQUESTS="1000000000",
         LMSAUTH_RATE_LIMIT_SESSION_REQUESTS="1000000000",
+        # Scenario 6 signs one person in from one address, 32 at a time: the login throttle
+        # counts every attempt before its password is checked, so its thresholds are raised too.
+        LMSAUTH_RATE_LIMIT_LOGIN_DELAY_AFTER="1000000000",
+        LMSAUTH_RATE_LIMIT_LOGIN_LOCK_AFTER="1000000000",
+        LMSAUTH_RATE_LIMIT_LOGIN_IP_DELAY_AFTER="1000000000",
+        LMSAUTH_RATE_LIMIT_LOGIN_IP_LOCK_AFTER="1000000000",
     )
     if os.environ.get("LMSAUTH_BENCH_SRC"):
         # --src: serve another copy of the source tree (before/after comparisons of a change)
@@ -102,14 +119,36 @@ def reset(b: Backend) -> None:
         data.recreate_pg_database(PG_ADMIN_URL, PG_DB)
 
 
-def start_server(b: Backend, cfg: Settings, raw: Path, tag: str) -> procs.Server:
+def start_server(
+    b: Backend,
+    cfg: Settings,
+    raw: Path,
+    tag: str,
+    *,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+) -> procs.Server:
+    """``lmsauth serve`` on the server core; with ``workers`` > 1, on the server core and wrk's
+    (whose load generator then competes with a worker for its core)."""
+    cpu: int | str = cfg.server_cpu
+    if workers > 1 and cfg.client_cpu != cfg.server_cpu:
+        cpu = f"{cfg.server_cpu},{cfg.client_cpu}"
     server = procs.start(
         f"lmsauth-{b.short}-{tag}",
-        [str(data.ROOT / ".venv" / "bin" / "lmsauth"), "serve", "--host", "127.0.0.1", "--port", str(PORT)],
+        [
+            str(data.ROOT / ".venv" / "bin" / "lmsauth"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(PORT),
+            "--workers",
+            str(workers),
+        ],
         cwd=data.ROOT,
-        env=server_env(b),
+        env={**server_env(b), **(env or {})},
         log_dir=raw,
-        cpu=cfg.server_cpu,
+        cpu=cpu,
     )
     procs.wait_http(f"{BASE}/login/oauth2/jwks", server)
     return server
@@ -164,6 +203,12 @@ def run_backend(
         )
     out.facts[f"tokens_before_{s}"] = base_tokens
 
+    s1 = Request(
+        f"{BASE}/ids/auth/login",
+        method="POST",
+        body="grant_type=client_credentials",
+        auth=f"{identity['client_id']}:{identity['client_secret']}" if identity else "",
+    )
     server = start_server(b, cfg, raw, "small")
     try:
         token_file = data.write_values(values / "api_tokens.txt", [a for a, _ in api_tokens])
@@ -196,12 +241,6 @@ def run_backend(
             out.facts[f"breakdown_{s}"] = breakdown(b, cfg, token_file, plan.breakdown_calls)
 
         if identity is not None and want(f"s1-{s}"):
-            s1 = Request(
-                f"{BASE}/ids/auth/login",
-                method="POST",
-                body="grant_type=client_credentials",
-                auth=f"{identity['client_id']}:{identity['client_secret']}",
-            )
             out.results[f"s1-{s}"] = measure(
                 f"s1-{s}",
                 server,
@@ -227,6 +266,9 @@ def run_backend(
             out.results[f"s5-{s}"] = measure(
                 f"s5-{s}", server, cfg, raw, lambda rep: s5, expect_text='"access_token":"', watch_db=watch_db
             )
+            if plan.half_rate and want(f"s5-{s}-half"):
+                peak = out.results[f"s5-{s}"].median().rps
+                out.results[f"s5-{s}-half"] = at_rate(f"s5-{s}-half", server, cfg, raw, s5, peak / 2)
 
         if want(f"s4-{s}"):
             # Size the code list from scenario 5 (the same endpoint, a lighter grant) when it
@@ -254,8 +296,76 @@ def run_backend(
             out.results[f"s4-{s}"] = measure(
                 f"s4-{s}", server, cfg, raw, s4, expect_text='"refresh_token":"', watch_db=watch_db
             )
+            if plan.half_rate and want(f"s4-{s}-half"):
+                peak = out.results[f"s4-{s}"].median().rps
+                # fresh codes for the probe and for the measured run
+                out.results[f"s4-{s}-half"] = at_rate(
+                    f"s4-{s}-half", server, cfg, raw, lambda run: s4(cfg.reps + run), peak / 2
+                )
+
+        if want(f"s6-{s}"):
+            s6 = login_form_request()
+            out.results[f"s6-{s}"] = measure(
+                f"s6-{s}", server, cfg, raw, lambda rep: s6, expect_text="", watch_db=watch_db
+            )
+            out.facts["argon2"] = argon2_parameters()
+
+        if want(f"s7-{s}"):
+            make_manual_tokens(api_tokens[0][0], plan.manual_tokens)
+            s7 = Request(
+                f"{BASE}/api/v1/users/self/user_generated_tokens",
+                header="Authorization: Bearer {T}",
+                values=token_file,
+            )
+            out.results[f"s7-{s}"] = measure(
+                f"s7-{s}", server, cfg, raw, lambda rep: s7, expect_text='"purpose":', watch_db=watch_db
+            )
     finally:
         procs.stop(server)
+
+    if b.sqlite_path is not None and want(f"limit-{s}"):
+        out.facts[f"write_limit_{s}"] = write_limit(b, cfg, canvas, plan.limit_grants)
+
+    s1_alg: Request | None = s1 if identity is not None else None
+    for alg in plan.identity_algs:
+        name = f"s1-{s}-{alg.lower()}"
+        if s1_alg is None or not want(name):
+            continue
+        alg_server = start_server(b, cfg, raw, alg.lower(), env={"LMSAUTH_IDENTITY_SIGNING_ALG": alg})
+        try:
+            out.results[name] = measure(
+                name,
+                alg_server,
+                cfg,
+                raw,
+                lambda rep: s1_alg,
+                expect_text='"access_token":"eyJ',
+                watch_db=watch_db,
+            )
+        finally:
+            procs.stop(alg_server)
+
+    w = plan.workers
+    if w > 1 and (want(f"s1-{s}-w{w}") or want(f"s2-{s}-w{w}")):
+        # Two processes share the server core and wrk's: the load generator is contended.
+        multi = start_server(b, cfg, raw, f"w{w}", workers=w)
+        try:
+            if want(f"s2-{s}-w{w}"):
+                out.results[f"s2-{s}-w{w}"] = measure(
+                    f"s2-{s}-w{w}", multi, cfg, raw, lambda rep: s2, expect_text='"id":', watch_db=watch_db
+                )
+            if s1_alg is not None and want(f"s1-{s}-w{w}"):
+                out.results[f"s1-{s}-w{w}"] = measure(
+                    f"s1-{s}-w{w}",
+                    multi,
+                    cfg,
+                    raw,
+                    lambda rep: s1_alg,
+                    expect_text='"access_token":"eyJ',
+                    watch_db=watch_db,
+                )
+        finally:
+            procs.stop(multi)
 
     if not plan.scale:
         return
@@ -309,6 +419,87 @@ def run_backend(
             )
     finally:
         procs.stop(server)
+
+
+def write_limit(b: Backend, cfg: Settings, canvas: data.Canvas, grants: int) -> dict[str, Any]:
+    """Scenarios 4 and 5's statements replayed on ``sqlite3`` (``benchmarks/write_limit.py``)."""
+    assert b.sqlite_path is not None
+    done = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            str(cfg.server_cpu),
+            str(data.ROOT / ".venv" / "bin" / "python"),
+            "-m",
+            "benchmarks.write_limit",
+            str(b.sqlite_path),
+            canvas.client_id,
+            canvas.client_secret,
+            str(canvas.user_id),
+            str(canvas.key_id),
+            str(grants),
+        ],
+        cwd=data.ROOT,
+        env=server_env(b),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"write limit failed: {done.stderr[-800:]}")
+    print(done.stderr, end="", flush=True)
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def login_form_request() -> Request:
+    """Scenario 6: the bench user's sign-in as a browser posts it, with the login state cookie
+    and its CSRF token from one ``GET /login/canvas`` (the cookie is sealed state, valid for an
+    hour, so every request may present it). Each request checks the password with argon2id,
+    makes a browser session and answers 302 to the home page."""
+    with urllib.request.urlopen(f"{BASE}/login/canvas", timeout=30) as response:
+        page = response.read().decode()
+        cookies = response.headers.get_all("Set-Cookie") or []
+    cookie = next(c.split(";", 1)[0] for c in cookies if c.startswith("canvas_login="))
+    found = re.search(r'name="authenticity_token" value="([^"]+)"', page)
+    if found is None:
+        raise BenchError("no authenticity_token in the login form")
+    body = (
+        f"authenticity_token={quote(found.group(1), safe='')}"
+        f"&pseudonym_session%5Bunique_id%5D={quote(data.BENCH_LOGIN, safe='')}"
+        f"&pseudonym_session%5Bpassword%5D={quote(data.BENCH_PASSWORD, safe='')}"
+    )
+    return Request(f"{BASE}/login/canvas", method="POST", body=body, header=f"Cookie: {cookie}", expect=302)
+
+
+def make_manual_tokens(bearer: str, n: int) -> None:
+    """``n`` manual tokens of the bench user, made as a person makes them (the API's POST)."""
+    for i in range(n):
+        request = urllib.request.Request(
+            f"{BASE}/api/v1/users/self/tokens",
+            data=f"token%5Bpurpose%5D=bench+manual+{i}".encode(),
+            headers={"Authorization": f"Bearer {bearer}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
+
+def argon2_parameters() -> dict[str, Any]:
+    """The argon2id parameters the server hashes with (``core.secrets``, argon2-cffi's defaults)."""
+    from lmsauth.core import secrets
+
+    hasher = secrets._hasher
+    return {
+        "type": hasher.type.name,
+        "time_cost": hasher.time_cost,
+        "memory_cost_kib": hasher.memory_cost,
+        "parallelism": hasher.parallelism,
+        "hash_len": hasher.hash_len,
+        # password_hash_slots() of a server pinned to one core: one hash at a time
+        "hashes_at_once": 1,
+    }
 
 
 def breakdown(b: Backend, cfg: Settings, token_file: Path, calls: int) -> dict[str, Any]:

@@ -141,6 +141,16 @@ class BenchError(RuntimeError):
     pass
 
 
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """wrk never follows a redirect; nor does the preflight (a 302 is the answer to check)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_KeepRedirects)
+
+
 def preflight(req: Request, expect_text: str, value: str | None = None) -> str:
     """One request exactly like wrk's first; it must answer ``req.expect`` with ``expect_text``."""
     v = req.first_value() if value is None else value
@@ -160,7 +170,7 @@ def preflight(req: Request, expect_text: str, value: str | None = None) -> str:
         url = f"{parts.scheme}://{parts.netloc}{req.path.replace('{T}', v)}"
     request = urllib.request.Request(url, data=data, headers=headers, method=req.method)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with _NO_REDIRECTS.open(request, timeout=60) as response:
             status: int = response.status
             text = bytes(response.read()).decode(errors="replace")
     except urllib.error.HTTPError as exc:
@@ -345,12 +355,14 @@ def at_rate(
     server: procs.Server,
     cfg: Settings,
     raw_dir: Path,
-    req: Request,
+    req: Request | Callable[[int], Request],
     target_rps: float,
     *,
     log: Callable[[str], None] = print,
 ) -> Result:
     """Open-loop-ish load at ``target_rps``: each connection pauses between its requests.
+    ``req`` may be a function of the run (0: the probe, 1: the measured run) for requests
+    that cannot be sent twice (single-use codes).
 
     wrk 4 has no constant-rate mode (wrk2 does); a per-connection pause of
     ``connections / rate`` minus the observed service time approximates it. The achieved rate
@@ -360,8 +372,9 @@ def at_rate(
     pause_ms = conns * 1000 / target_rps
     result = Result(name, extra={"target_rps": round(target_rps, 1), "connections": conns})
     procs.wait_idle(server.pids())
+    request_for = req if callable(req) else (lambda run: req if run == 0 else replace(req))
     probe = run_once(
-        req,
+        request_for(0),
         max(2.0, cfg.warm),
         cfg,
         raw_dir / f"{name}.probe.txt",
@@ -375,7 +388,13 @@ def at_rate(
     pause_ms = max(0.5 * pause_ms, pause_ms - (loop_ms - pause_ms))
     procs.wait_idle(server.pids())
     run = run_once(
-        replace(req), cfg.duration, cfg, raw_dir / f"{name}.txt", server, connections=conns, delay_ms=pause_ms
+        request_for(1),
+        cfg.duration,
+        cfg,
+        raw_dir / f"{name}.txt",
+        server,
+        connections=conns,
+        delay_ms=pause_ms,
     )
     result.runs.append(run)
     result.extra["pause_ms"] = round(pause_ms, 2)

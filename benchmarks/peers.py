@@ -7,7 +7,8 @@ and measured here with exactly the method used for lmsauth (``load.measure``).
 - floor: uvicorn + Starlette answering a constant JSON body (GET) and a parsed form POST;
 - oidc-provider (npm): client_credentials -> RS256 JWT, and token introspection;
 - django-oauth-toolkit: client_credentials (default hashed secret, and a plain one), and a
-  protected resource (``ProtectedResourceView``), under gunicorn with DEBUG off.
+  protected resource (``ProtectedResourceView``), under gunicorn with DEBUG off;
+- the write grants of both, and oidc-provider's JWT under ES256 and EdDSA: ``peer_grants.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks import procs
+from benchmarks import peer_grants, procs
 from benchmarks.load import BenchError, Request, Result, Settings, measure
 
 PEERS_BENCH = Path(os.environ.get("LMSAUTH_PEERS_BENCH", "/work/shared/peers-bench"))
@@ -282,6 +283,8 @@ def run_peers(
             print(f"!! {server.name}: {exc}", flush=True)
         finally:
             procs.stop(server)
+    # ---- the write grants (oidc-provider, DOT) and oidc-provider's JWT per signing algorithm
+    results.update(peer_grants.run(peers, cfg, raw, want, failures))
     return results
 
 

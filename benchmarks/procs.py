@@ -122,7 +122,10 @@ class Server:
             return ""
 
 
-def start(name: str, cmd: list[str], *, cwd: Path, env: dict[str, str], log_dir: Path, cpu: int) -> Server:
+def start(
+    name: str, cmd: list[str], *, cwd: Path, env: dict[str, str], log_dir: Path, cpu: int | str
+) -> Server:
+    """Start ``cmd`` pinned to ``cpu`` (a core, or a ``taskset`` list such as ``"0,1"``)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.server.log"
     with log_path.open("wb") as log:

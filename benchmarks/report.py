@@ -12,16 +12,29 @@ SCENARIOS = {
     "s3": "3. `GET /commons/api/sessions/{id}` with a session",
     "s4": "4. `POST /login/oauth2/token`, authorization code",
     "s5": "5. `POST /login/oauth2/token`, refresh token",
+    "s6": "6. `POST /login/canvas`, the login form (argon2id)",
+    "s7": "7. `GET /api/v1/users/self/user_generated_tokens` (Access Tokens API list)",
 }
+# scenario 1 again, on servers that differ in one setting (suffixes of its name)
+VARIANTS = {
+    "s1": (("-es256", "identity tokens ES256"), ("-eddsa", "identity tokens EdDSA")),
+}
+WORKERS = 2
 PEERS = {
     "asgi-starlette-get": "floor: uvicorn + Starlette, GET constant JSON (wrk without Lua)",
     "asgi-starlette-get-lua": "floor: same, through the Lua script lmsauth's GETs use",
     "asgi-starlette-post": "floor: uvicorn + Starlette, POST form parsed, constant JSON",
     "oidc-provider-token-jwt": "oidc-provider: client_credentials → RS256 JWT",
+    "oidc-provider-token-jwt-es256": "oidc-provider: client_credentials → ES256 JWT",
+    "oidc-provider-token-jwt-eddsa": "oidc-provider: client_credentials → EdDSA JWT",
     "oidc-provider-introspect": "oidc-provider: token introspection (peer of 2)",
+    "oidc-provider-code": "oidc-provider: authorization_code → opaque tokens, in-memory adapter (peer of 4)",
+    "oidc-provider-refresh": "oidc-provider: refresh_token, in-memory adapter (peer of 5)",
     "dot-token-hashed": "django-oauth-toolkit: client_credentials, default hashed secret",
     "dot-token-plain": "django-oauth-toolkit: client_credentials, plain secret",
     "dot-resource": "django-oauth-toolkit: protected resource check (peer of 2)",
+    "dot-code": "django-oauth-toolkit: authorization_code + PKCE, plain secret, SQLite (peer of 4)",
+    "dot-refresh": "django-oauth-toolkit: refresh_token (rotating), plain secret, SQLite (peer of 5)",
 }
 BACKENDS = (("sqlite", "SQLite"), ("pg", "PostgreSQL"))
 
@@ -58,12 +71,12 @@ def _cpu_us(row: dict[str, Any]) -> str:
     return _n(row.get("server_cpu", 0) * 1e6 / rps) if rps else "-"
 
 
-def _sign_rate(facts: dict[str, Any]) -> tuple[float | None, float | None]:
+def _sign_rate(facts: dict[str, Any], alg: str = "RS256") -> tuple[float | None, float | None]:
     raw = jwt = None
     for item in facts.get("sign", {}).get("results", []):
-        if item["alg"].startswith("RS256") and item["impl"] == "cryptography.sign":
+        if item["alg"].split(" ")[0] == alg and item["impl"] == "cryptography.sign":
             raw = float(item["ops_per_s_median"])
-        if item["alg"].startswith("RS256") and item["impl"] == "PyJWT jwt.encode":
+        if item["alg"].split(" ")[0] == alg and item["impl"] == "PyJWT jwt.encode":
             jwt = float(item["ops_per_s_median"])
     return raw, jwt
 
@@ -214,6 +227,19 @@ def write(path: Path, everything: dict[str, Any], bench_dir: Path) -> None:
                 if name in results:
                     live = extra if key in ("s2", "s3") else ""
                     add(_row(name, f"lmsauth {label}{live}, {db}", results[name]))
+            for suffix, what in VARIANTS.get(key, ()):
+                name = f"{key}-{short}{suffix}"
+                if name in results:
+                    add(_row(name, f"lmsauth {label}, {what}, {db}", results[name]))
+            name = f"{key}-{short}-w{WORKERS}"
+            if name in results:
+                add(
+                    _row(
+                        name,
+                        f"lmsauth {label}, `--workers {WORKERS}` on both cores (wrk contended), {db}",
+                        results[name],
+                    )
+                )
     raw_sign, jwt_sign = _sign_rate(facts)
     add("")
     add(
@@ -223,6 +249,37 @@ def write(path: Path, everything: dict[str, Any], bench_dir: Path) -> None:
     for item in facts.get("sign", {}).get("results", []):
         if not item["alg"].startswith("RS256"):
             add(f"- {item['alg']} {item['impl']}: {_n(item['ops_per_s_median'])}/s")
+    for short, db in BACKENDS:
+        limit = facts.get(f"write_limit_{short}")
+        if limit:
+            add("")
+            add(
+                f"Limit of scenarios 4 and 5 ({db}, `benchmarks/write_limit.py`): the statements the "
+                "token endpoint ran for each grant, recorded in-process and replayed on the raw driver "
+                "(`sqlite3`) on the server core, nothing else around them:"
+            )
+            add("")
+            add(
+                "| scenario | grants replayed | statements per grant | CPU µs/grant | wall µs/grant "
+                "| grants per CPU second |"
+            )
+            add("|---|---:|---:|---:|---:|---:|")
+            for key in ("s4", "s5"):
+                if key in limit:
+                    row = limit[key]
+                    add(
+                        f"| {key[1]} (limit) | {_n(row['grants'])} | {row['statements_per_grant']} | "
+                        f"{_n(row['cpu_us'], 1)} | {_n(row['wall_us'], 1)} | **{_n(row['rps'])}** |"
+                    )
+    argon2 = facts.get("argon2")
+    if argon2:
+        add("")
+        add(
+            f"Scenario 6 hashes with {argon2['type']}: time_cost {argon2['time_cost']}, "
+            f"memory_cost {_n(argon2['memory_cost_kib'])} KiB, parallelism {argon2['parallelism']}, "
+            f"hash length {argon2['hash_len']}; {argon2['hashes_at_once']} hash at a time on the one "
+            "server core, so its req/s are logins per second per core."
+        )
     if skipped:
         add("")
         add("Not run: " + "; ".join(f"`{k}`: {v}" for k, v in sorted(skipped.items())))
@@ -242,7 +299,13 @@ def write(path: Path, everything: dict[str, Any], bench_dir: Path) -> None:
             continue
         _target(lines, f"1 ({db}) / oidc-provider JWT", _ratio(s1, oidc), 1.5, "{:.2f}x")
         _target(lines, f"1 ({db}) / DOT (default hashed secret)", _ratio(s1, dot_h), 5, "{:.1f}x")
-        _target(lines, f"1 ({db}) / raw RS256 signing rate", _ratio(s1, raw_sign), 0.6, "{:.0%}")
+        _target(lines, f"1 ({db}) / raw RS256 signing rate", _ratio(s1, raw_sign), 0.65, "{:.0%}")
+        for key, peer in (("s4", "oidc-provider-code"), ("s5", "oidc-provider-refresh")):
+            n = key[1]
+            rps, other = _rps(results, f"{key}-{short}"), _rps(results, peer)
+            _target(
+                lines, f"{n} ({db}) / oidc-provider's grant (in memory)", _ratio(rps, other), 1.0, "{:.2f}x"
+            )
         for key in ("s2", "s3"):
             n = key[1]
             rps = _rps(results, f"{key}-{short}")
@@ -298,11 +361,43 @@ def write(path: Path, everything: dict[str, Any], bench_dir: Path) -> None:
             (f"4 ({db}) / Starlette POST floor", _rps(results, f"s4-{short}"), floor_post),
             (f"4 ({db}) / DOT plain secret (token issue, SQLite)", _rps(results, f"s4-{short}"), dot_p),
             (f"5 ({db}) / Starlette POST floor", _rps(results, f"s5-{short}"), floor_post),
+            (f"4 ({db}) / DOT authorization_code", _rps(results, f"s4-{short}"), _rps(results, "dot-code")),
+            (f"5 ({db}) / DOT refresh_token", _rps(results, f"s5-{short}"), _rps(results, "dot-refresh")),
+            (
+                f"7 ({db}) / 2 (the same bearer check, then a page of tokens)",
+                _rps(results, f"s7-{short}"),
+                _rps(results, f"s2-{short}"),
+            ),
         )
         for label, a, b in pairs:
             r = _ratio(a, b)
             if r is not None:
                 add(f"| {label} | {r:.2f}x |")
+    for short, db in BACKENDS:
+        for alg, suffix in (("RS256", ""), ("ES256", "-es256"), ("EdDSA", "-eddsa")):
+            s1 = _rps(results, f"s1-{short}{suffix}")
+            peer = _rps(results, f"oidc-provider-token-jwt{suffix}")
+            raw_alg, _ = _sign_rate(facts, alg)
+            for label, b in ((f"oidc-provider {alg}", peer), (f"raw {alg} signing rate", raw_alg)):
+                r = _ratio(s1, b)
+                if r is not None:
+                    add(f"| 1 ({db}, identity tokens {alg}) / {label} | {r:.2f}x |")
+        for key in ("s1", "s2"):
+            r = _ratio(_rps(results, f"{key}-{short}-w{WORKERS}"), _rps(results, f"{key}-{short}"))
+            if r is not None:
+                add(f"| {key[1]} ({db}) `--workers {WORKERS}` / 1 worker (wrk contended) | {r:.2f}x |")
+        limit = facts.get(f"write_limit_{short}", {})
+        for key in ("s4", "s5"):
+            row = results.get(f"{key}-{short}")
+            if key in limit and row and row.get("rps"):
+                # CPU against CPU: the replay runs alone, the server under load
+                served = row.get("server_cpu", 0) * 1e6 / row["rps"]
+                r = _ratio(limit[key]["cpu_us"], served)
+                if r is not None:
+                    add(
+                        f"| {key[1]} ({db}): limit's CPU per grant / lmsauth's CPU per request "
+                        f"(the storage statements' share) | {r:.1%} |"
+                    )
     floor_lua = _rps(results, "asgi-starlette-get-lua")
     if floor_lua and floor_get:
         add(f"| floor through Lua / floor without (load generator cost) | {floor_lua / floor_get:.2f}x |")

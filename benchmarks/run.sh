@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # lmsauth's benchmark, side by side with its peers: writes benchmarks/RESULTS.md.
-#   benchmarks/run.sh            # the full run (about 30 minutes)
+#   benchmarks/run.sh            # the full run (about 45 minutes, plus the RSS run)
 #   benchmarks/run.sh --quick    # CI smoke (SQLite, tiny sizes, ~1 minute without peers)
 # Needs: the project's .venv (scripts/serve or scripts/test create it), wrk, taskset, node/npm,
 # and PostgreSQL at 127.0.0.1:5432 (user postgres, trust) for the PostgreSQL half.

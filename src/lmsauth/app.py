@@ -108,7 +108,11 @@ def create_app(settings: Settings | None = None, services: Iterable[str] | None 
         settings.redis_url, namespace=settings.redis_namespace, timeout=settings.backend_timeout_seconds
     )
     keyring = KeyRing(
-        db, settings.resolved_secret_key, store=store, lifecycle=KeyLifecycle.from_settings(settings)
+        db,
+        settings.resolved_secret_key,
+        store=store,
+        lifecycle=KeyLifecycle.from_settings(settings),
+        algorithms=settings.signing_algorithms,
     )
     lti_keyring = KeyRing(
         db,

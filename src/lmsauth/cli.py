@@ -33,7 +33,7 @@ from lmsauth.commons.commands import commons
 from lmsauth.core import logs, metrics
 from lmsauth.core.commands import CommandEnvironment
 from lmsauth.core.db import Database
-from lmsauth.core.keys import KeyLifecycle, KeyRing
+from lmsauth.core.keys import ALGORITHM, ALGORITHMS, KeyLifecycle, KeyRing
 from lmsauth.core.kv import StoreUnavailable, create_store
 from lmsauth.identity.commands import identity_client
 from lmsauth.settings import Settings
@@ -311,6 +311,7 @@ async def _with_keyring(database: Database, work: Callable[[KeyRing], Awaitable[
             settings.resolved_secret_key,
             store=store,
             lifecycle=KeyLifecycle.from_settings(settings),
+            algorithms=settings.signing_algorithms,
         )
         await ring.load()
         return await work(ring)
@@ -349,8 +350,15 @@ def keys_list(as_json: bool) -> None:
     "0 when the current key must stop signing at once: verifiers that cached the JWKS "
     "refuse the new key's tokens until they fetch it again.",
 )
+@click.option(
+    "--alg",
+    type=click.Choice(ALGORITHMS),
+    default=ALGORITHM,
+    show_default=True,
+    help="The algorithm of the new key; only older keys of the same algorithm retire.",
+)
 @click.option("--json", "as_json", is_flag=True)
-def keys_rotate(activate_in: float | None, as_json: bool) -> None:
+def keys_rotate(activate_in: float | None, alg: str, as_json: bool) -> None:
     """Add a signing key; the current keys retire once the tokens they signed have expired."""
     from datetime import timedelta
 
@@ -358,7 +366,7 @@ def keys_rotate(activate_in: float | None, as_json: bool) -> None:
 
     async def work(ring: KeyRing) -> dict[str, Any]:
         ahead = None if activate_in is None else timedelta(seconds=activate_in)
-        kid = await ring.rotate(activate_in=ahead)
+        kid = await ring.rotate(activate_in=ahead, alg=alg)
         now = clock.now()
         return next(key.summary(now) for key in ring.loaded_keys() if key.kid == kid)
 

@@ -74,6 +74,17 @@ class Settings(BaseSettings):
     key_rotation_days: float = Field(
         default=90.0, description="Rotate the signing key automatically at this age (0: never)."
     )
+    identity_signing_alg: Literal["RS256", "ES256", "EdDSA"] = Field(
+        default="RS256",
+        description="The algorithm of the Identity Service's tokens; Canvas's JWTs stay RS256.",
+    )
+
+    @property
+    def signing_algorithms(self) -> tuple[str, ...]:
+        """The algorithms the key ring keeps a signing key for: Canvas's RS256 and the identity
+        tokens' (the same on every instance that shares these settings, whatever it serves)."""
+        return tuple(dict.fromkeys(("RS256", self.identity_signing_alg)))
+
     commons_path: str = "/commons"
     services: str = Field(default="all", description="Which services to run: all, or e.g. canvas,commons.")
     cleanup_interval_seconds: float = 60.0

@@ -3,7 +3,7 @@
 The race is made real: a rendezvous holds each request right after it has read the row (the
 code with ``redeemed_at`` still empty, the refresh token with ``refresh_used_at`` still empty)
 until the other has read it too, so neither has written when both decide. Only the
-compare-and-set of the claim (``tokens.claim_code``, ``tokens.claim_refresh``) or the family
+compare-and-set of the claim (``exchange.issue_from_code``, ``tokens.claim_refresh``) or the family
 lock can then tell them apart.
 
 On PostgreSQL the two transactions run side by side and the rendezvous waits for both. SQLite
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from lmsauth.canvas import exchange as grant_data
 from lmsauth.canvas import tokens
 from lmsauth.canvas.models import AccessToken, AuthorizationCode
 from lmsauth.settings import Profile, Settings
@@ -62,16 +64,18 @@ class Rendezvous:
             raise AssertionError("the other request never read the row: something serialises them") from None
 
 
-def pause_after(monkeypatch: pytest.MonkeyPatch, name: str, rendezvous: Rendezvous) -> None:
-    """``tokens.<name>`` then the rendezvous (the token endpoint calls it through the module)."""
-    original: Callable[..., Any] = getattr(tokens, name)
+def pause_after(
+    monkeypatch: pytest.MonkeyPatch, name: str, rendezvous: Rendezvous, module: ModuleType = tokens
+) -> None:
+    """``<module>.<name>`` then the rendezvous (the token endpoint calls it through the module)."""
+    original: Callable[..., Any] = getattr(module, name)
 
     async def then_wait(*args: Any, **kwargs: Any) -> Any:
         result = await original(*args, **kwargs)
         await rendezvous.wait()
         return result
 
-    monkeypatch.setattr(tokens, name, then_wait)
+    monkeypatch.setattr(module, name, then_wait)
 
 
 def at_once(client: TestClient, *forms: dict[str, str]) -> list[httpx.Response]:
@@ -115,7 +119,7 @@ def test_a_code_redeemed_twice_at_once_succeeds_once_and_the_reuse_revokes_it(
     unknown code and revokes what the first was given, whichever of the two came first."""
     code = get_code(client, key, user)
     rendezvous = Rendezvous(settings)
-    pause_after(monkeypatch, "find_code", rendezvous)
+    pause_after(monkeypatch, "find_code", rendezvous, module=grant_data)
     form = {
         "grant_type": "authorization_code",
         "client_id": key.client_id,

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, exc, select, update
 
 from lmsauth.canvas.bearer import authenticate
 from lmsauth.canvas.models import AccessToken, Account, DeveloperKey, User, local_id
-from lmsauth.canvas.tokens import issue_token
+from lmsauth.canvas.tokens import issue_manual_token
 from lmsauth.core import clock
 from lmsauth.core.db import Database
 from lmsauth.core.fastread import FastReader, ReadQuery
@@ -49,15 +49,13 @@ async def _token(db: Database, owner: tuple[int, str]) -> tuple[int, str]:
     async with db.session(write=True) as session:
         key = await session.get(DeveloperKey, local_id(int(client_id)))
         assert key is not None
-        issued = await issue_token(
+        issued = await issue_manual_token(
             session,
             key=key,
             user_id=user_id,
             scopes=["url:GET|/api/v1/users/:id"],
-            purpose=None,
-            remember_access=False,
-            code_id=None,
-            replace_tokens=False,
+            purpose="test",
+            permanent_expires_at=None,
         )
         assert issued.access_token is not None
         return issued.row.id, issued.access_token

@@ -19,6 +19,8 @@ from lmsauth.core import clock
 from lmsauth.core.db import Database
 from lmsauth.core.keys import KeyLifecycle, KeyRing, SigningKey
 from lmsauth.core.kv import RedisStore, Store, create_store
+from lmsauth.identity import admin as identity_admin
+from lmsauth.identity.clients import find_client_and_generation
 from lmsauth.settings import Settings
 from tests.conftest import TEST_SECRET_KEY
 
@@ -224,3 +226,68 @@ def test_migration_0004_activates_existing_keys_when_they_were_created(tmp_path)
     command.downgrade(alembic_config(settings), "0003")
     assert "activates_at" not in {c["name"] for c in sa.inspect(engine).get_columns("signing_keys")}
     engine.dispose()
+
+
+async def identity_client_id(keyring: KeyRing) -> str:
+    async with keyring._db.session(write=True) as session:
+        made, _ = await identity_admin.create_client(session, name="Test institution key", principal="inst-1")
+        return made.client_id
+
+
+async def test_the_generation_read_with_an_identity_client_is_the_rings_own(
+    ring: Ring,
+) -> None:
+    """An identity login reads the client and the ring's generation in one statement: it must
+    equal the ring's own reading (else every login would reload the ring), and a rotation by
+    another process must still be seen by the next signature through it."""
+    here, there = await ring(), await ring()
+    if not here.generation_in_database:
+        pytest.skip("with Redis the generation lives there (the test above)")
+    client_id = await identity_client_id(here)
+    client, generation = await find_client_and_generation(here._db, client_id, here.ring)
+    assert client is not None and generation == await here._read_generation()
+    new = await there.rotate(activate_in=timedelta(0))
+    _, generation = await find_client_and_generation(here._db, client_id, here.ring)
+    assert kid_of(await here.sign_latest({"sub": "x"}, generation=generation)) == new
+
+
+async def test_the_identity_login_reads_its_own_rings_generation_whatever_it_signs_with(ring: Ring) -> None:
+    """Identity tokens may be ES256 (``LMSAUTH_IDENTITY_SIGNING_ALG``): the one read of an
+    identity login still carries the generation of the identity ring (``main``) only, so a
+    rotation of the LTI ring leaves it as it was, and an ES256 rotation by another process is
+    seen by the very next ES256 signature."""
+    algorithms = ("RS256", "ES256")
+    here, there = await ring(algorithms=algorithms), await ring(algorithms=algorithms)
+    lti = await ring(ring="lti", keep_future=True)
+    if not here.generation_in_database:
+        pytest.skip("with Redis the generation lives there")
+    client_id = await identity_client_id(here)
+    _, before = await find_client_and_generation(here._db, client_id, here.ring)
+    await lti.rotate(activate_in=timedelta(0))
+    _, after_lti = await find_client_and_generation(here._db, client_id, here.ring)
+    assert after_lti == before == await here._read_generation()
+    new = await there.rotate(activate_in=timedelta(0), alg="ES256")
+    _, generation = await find_client_and_generation(here._db, client_id, here.ring)
+    token = await here.sign_latest({"sub": "x"}, alg="ES256", generation=generation)
+    assert kid_of(token) == new and jwt.get_unverified_header(token)["alg"] == "ES256"
+    assert here.current.kid == there.current.kid  # the RS256 key did not move
+
+
+async def test_rotating_one_algorithm_or_ring_leaves_the_others_keys_alone(ring: Ring) -> None:
+    """A ring keeps a lifecycle per algorithm, and each ring its own rows: an ES256 rotation
+    retires no RS256 key, the LTI ring keeps its future key, and maintenance of one ring
+    deletes none of the other's keys."""
+    main = await ring(algorithms=("RS256", "ES256"))
+    lti = await ring(ring="lti", keep_future=True, algorithms=("RS256",))
+    rs256, lti_kids = main.current.kid, {key.kid for key in lti.loaded_keys()}
+    await main.rotate(activate_in=timedelta(0), alg="ES256")
+    assert main.current.kid == rs256
+    assert all(key.retired_at is None for key in main.loaded_keys() if key.alg == "RS256")
+    await lti.refresh()
+    assert {key.kid for key in lti.loaded_keys()} == lti_kids
+    clock.advance(LIFECYCLE.retire_after.total_seconds() + 1)
+    await main.maintain()  # deletes the first ES256 key, nothing of the LTI ring's
+    assert [key.alg for key in main.loaded_keys()] == ["RS256", "ES256"]
+    await lti.refresh()
+    assert {key.kid for key in lti.loaded_keys()} == lti_kids
+    assert any(key.activates_at > clock.now() for key in lti.loaded_keys())

@@ -35,6 +35,15 @@ def test_canvas_slug_default_is_64_and_random() -> None:
     assert set("".join(slugs)) == set(secrets.CANVAS_SLUG_ALPHABET)
 
 
+def test_canvas_slug_letters_are_equally_likely(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each byte value below 230 maps to one letter, five values per letter; the 26 values
+    from 230 up are dropped (taking their remainder would favour the first 26 letters)."""
+    monkeypatch.setattr(secrets.os, "urandom", lambda n: bytes(range(256)) * (n // 256 + 1))
+    slug = secrets.canvas_slug(230)
+    counts = {letter: slug.count(letter) for letter in secrets.CANVAS_SLUG_ALPHABET}
+    assert set(counts.values()) == {5}
+
+
 def test_hex_token_is_canvas_code_format() -> None:
     code = secrets.hex_token()
     assert re.fullmatch(r"[0-9a-f]{128}", code)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import unquote_plus
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,7 +42,7 @@ class ClientCredentials:
     def has_secret(self) -> bool:
         return bool(self.secrets) and bool(self.secrets[0])
 
-    def secret_matches(self, key: DeveloperKey) -> bool:
+    def secret_matches(self, key: tokens.SecretHolder) -> bool:
         return any(tokens.client_secret_matches(key, secret) for secret in self.secrets)
 
 
@@ -85,6 +86,18 @@ def _decoded(text: str) -> str:
     return unquote_plus(text) if ("%" in text or "+" in text) else text
 
 
+class ClientKey(Protocol):
+    """What authenticating a client reads of its developer key (a ``DeveloperKey`` row, or
+    the record ``canvas.exchange`` reads on the token endpoint's hot path)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def secret_digest(self) -> str: ...
+    @property
+    def public_client(self) -> bool: ...
+
+
 class ClientGate:
     """The rate limits around one client authentication (``core.ratelimit.ClientAuthLimits``):
     an address past its failure limit is refused before anything is checked (Canvas has no
@@ -103,7 +116,7 @@ class ClientGate:
         if refused is not None:
             raise client_rate_limited(refused.retry_after)
 
-    async def spend(self, key: DeveloperKey) -> None:
+    async def spend(self, key: ClientKey) -> None:
         """The request proved it is ``key``'s client: one of that client's budget."""
         decision = await self.limits.client_auth.authenticated(f"canvas:{key.id}")
         if not decision.allowed:
@@ -124,16 +137,32 @@ async def authenticate_client(
     public_allowed: bool,
     strict: bool,
 ) -> tuple[DeveloperKey, bool]:
-    """The active key the caller proved it is, and whether it went without its secret (a
-    public client where ``public_allowed``: its grant must then prove it, and the caller spends
-    its budget once the grant is good). Otherwise the ``WireError`` to answer (spec 5.2): 401
-    ``invalid_client`` "unknown client" or "invalid client", counted by ``gate``; in the strict
-    profile a failed Basic authentication carries the ``Basic`` challenge (RFC 6749 5.2)."""
+    """``check_client`` of the active key the caller names, read through ``session``."""
+    key = await tokens.find_active_key(session, credentials.client_id)
+    exempt = await check_client(key, credentials, gate, public_allowed=public_allowed, strict=strict)
+    assert key is not None  # check_client refused it otherwise
+    return key, exempt
+
+
+async def check_client(
+    key: ClientKey | None,
+    credentials: ClientCredentials,
+    gate: ClientGate,
+    *,
+    public_allowed: bool,
+    strict: bool,
+) -> bool:
+    """Whether the caller, who names ``key`` (None: no active key of that id), proved it is
+    that client without its secret (a public client where ``public_allowed``: its grant must
+    then prove it, and the caller spends its budget once the grant is good). Otherwise the
+    ``WireError`` to answer (spec 5.2): 401 ``invalid_client`` "unknown client" or "invalid
+    client", counted by ``gate``; in the strict profile a failed Basic authentication carries
+    the ``Basic`` challenge (RFC 6749 5.2). A client that proved itself by its secret spends
+    one of its budget here."""
 
     def refused(error: WireError) -> WireError:
         return basic_client_challenge(error) if strict and credentials.basic else error
 
-    key = await tokens.find_active_key(session, credentials.client_id)
     if key is None:
         raise await gate.failed(refused(unknown_client()))
     exempt = public_allowed and key.public_client and not credentials.has_secret
@@ -141,4 +170,4 @@ async def authenticate_client(
         if not credentials.secret_matches(key):
             raise await gate.failed(refused(invalid_client()))
         await gate.spend(key)
-    return key, exempt
+    return exempt

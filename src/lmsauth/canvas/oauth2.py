@@ -7,6 +7,7 @@ Where the seed text or safety asks for more than Canvas does, the docstring of t
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -15,10 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
+from lmsauth.canvas import exchange, sessions, tokens
 from lmsauth.canvas import scopes as scope_rules
-from lmsauth.canvas import sessions, tokens
 from lmsauth.canvas.bearer import authenticate
-from lmsauth.canvas.client_auth import ClientGate, authenticate_client, client_credentials
+from lmsauth.canvas.client_auth import (
+    ClientCredentials,
+    ClientGate,
+    authenticate_client,
+    check_client,
+    client_credentials,
+)
 from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import (
     invalid_access_token,
@@ -78,6 +85,10 @@ def _truthy(value: str | None) -> bool:
 
 def _redirect(location: str) -> RedirectResponse:
     return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})
+
+
+# POST /login/oauth2/token: each has its method below (``OAuth2Provider._token`` dispatches).
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
 class OAuth2Provider:
@@ -226,8 +237,8 @@ class OAuth2Provider:
         if key.trusted:
             return True
         if scope_rules.is_userinfo(pending["scopes"]):
-            remembered = await tokens.remembered_userinfo_token(
-                session, key=key, user_id=user.id, purpose=pending.get("purpose")
+            remembered = await exchange.remembered_userinfo(
+                self.ctx.db, key_id=key.id, key_name=key.name, user_id=user.id, purpose=pending.get("purpose")
             )
             return remembered is not None
         return False
@@ -360,7 +371,7 @@ class OAuth2Provider:
             by_assertion = client_assertion.is_assertion_request(grant_type, params)
         except BadParameters as exc:
             raise oauth_error("invalid_request", exc.message) from exc
-        if grant_type not in ("authorization_code", "refresh_token", "client_credentials"):
+        if grant_type not in GRANT_TYPES:
             raise oauth_error(
                 "unsupported_grant_type", "The grant_type you requested is not currently supported"
             )
@@ -371,26 +382,39 @@ class OAuth2Provider:
             return JSONResponse(issued, headers=NO_STORE)
         gate = ClientGate(self.ctx.limits, request, credentials)
         gate.check_address()
+        if grant_type == "client_credentials":
+            return await self._client_credentials(params, credentials, gate)
+        if grant_type == "refresh_token" and self.ctx.strict:
+            return await self._strict_refresh(params, credentials, gate)
+        # A code exchange, or a refresh in the canvas profile: on the driver.
+        return await self._exchange(grant_type, params, credentials, gate)
 
+    async def _client_credentials(
+        self, params: Params, credentials: ClientCredentials, gate: ClientGate
+    ) -> Response:
+        """Spec 5.6: a service token for a key's own account (``canvas.keys.client_credentials``)."""
         async with self.ctx.db.session(write=True) as session:
-            public_allowed = grant_type == "refresh_token" or (
-                grant_type == "authorization_code" and "code_verifier" in params
+            key, _ = await authenticate_client(
+                session, credentials, gate, public_allowed=False, strict=self.ctx.strict
             )
+            owner = await session.get(Account, key.account_id) if key.account_id is not None else None
+            issued = await client_credentials_grant.grant(
+                self.ctx.keyring, self.ctx.settings.public_url, key, owner, params
+            )
+        metrics.token_issued("canvas_token_client_credentials")
+        return JSONResponse(issued, headers=NO_STORE)
+
+    async def _strict_refresh(
+        self, params: Params, credentials: ClientCredentials, gate: ClientGate
+    ) -> Response:
+        """The strict profile's refresh (``_rotate``): one ORM transaction, so that the rotation
+        and its reuse detection commit, or roll back, together."""
+        async with self.ctx.db.session(write=True) as session:
             key, secret_exempt = await authenticate_client(
-                session, credentials, gate, public_allowed=public_allowed, strict=self.ctx.strict
+                session, credentials, gate, public_allowed=True, strict=self.ctx.strict
             )
-            if grant_type == "client_credentials":
-                owner = await session.get(Account, key.account_id) if key.account_id is not None else None
-                issued = await client_credentials_grant.grant(
-                    self.ctx.keyring, self.ctx.settings.public_url, key, owner, params
-                )
-                metrics.token_issued("canvas_token_client_credentials")
-                return JSONResponse(issued, headers=NO_STORE)
             try:
-                if grant_type == "authorization_code":
-                    result = await self._redeem_code(session, key, params)
-                else:
-                    result = await self._refresh(session, key, params)
+                result = await self._rotate(session, key, _refresh_param(params))
             except WireError as exc:
                 # A public client proves itself by its grant alone: a bad one is a failed
                 # authentication, not a request of the client's.
@@ -399,12 +423,65 @@ class OAuth2Provider:
                 raise
             if secret_exempt and not isinstance(result, WireError):
                 await gate.spend(key)  # a refusal rolls the grant back with the transaction
-        # The transaction above has committed: only now is the token (or the error that
-        # follows a revocation) revealed.
+        return await self._answer("refresh_token", result, gate, secret_exempt)
+
+    async def _answer(
+        self, grant_type: str, result: dict[str, Any] | WireError, gate: ClientGate, secret_exempt: bool
+    ) -> Response:
+        """The grant's answer, given only now that what it wrote has committed (a token, or
+        the revocation that follows a reused code or refresh token)."""
         if isinstance(result, WireError):
             raise (await gate.failed(result)) if secret_exempt else result
         metrics.token_issued(f"canvas_token_{grant_type}")
         return JSONResponse(result, headers=NO_STORE)
+
+    async def _exchange(
+        self, grant_type: str, params: Params, credentials: ClientCredentials, gate: ClientGate
+    ) -> Response:
+        """A code exchange, or a refresh in the canvas profile: one read of the client's key
+        with the code or token presented, the checks, then one write (``canvas.exchange``).
+
+        A public client without its secret proves itself by the grant: it spends its budget
+        once the grant has passed every check, just before the write, so that a refusal (429)
+        leaves the code or token as it was."""
+        db = self.ctx.db
+        key_id = tokens.key_row_id(credentials.client_id)
+        if grant_type == "authorization_code":
+            code = await exchange.find_code(db, key_id, _lenient(params, "code"))
+            key, exempt = await self._client(
+                code, credentials, gate, public_allowed="code_verifier" in params
+            )
+            grant = self._redeem_code(key, code, params, _proof(gate, key, exempt))
+        else:
+            token = await exchange.find_refresh(db, key_id, _lenient(params, "refresh_token"))
+            key, exempt = await self._client(token, credentials, gate, public_allowed=True)
+            grant = self._refresh(key, token, params, _proof(gate, key, exempt))
+        try:
+            result = await grant
+        except WireError as exc:
+            # A public client proves itself by its grant alone: a bad one is a failed
+            # authentication, not a request of the client's.
+            if exempt:
+                raise await gate.failed(exc) from None
+            raise
+        return await self._answer(grant_type, result, gate, exempt)
+
+    async def _client(
+        self,
+        found: exchange.Found[Any],
+        credentials: ClientCredentials,
+        gate: ClientGate,
+        *,
+        public_allowed: bool,
+    ) -> tuple[exchange.ClientKey, bool]:
+        """``check_client`` of the key read with the grant: the key, and whether it went
+        without its secret."""
+        key = found.key if found.key is not None and found.key.active_client else None
+        exempt = await check_client(
+            key, credentials, gate, public_allowed=public_allowed, strict=self.ctx.strict
+        )
+        assert key is not None  # check_client refused it otherwise
+        return key, exempt
 
     def _refresh_not_found(self) -> WireError:
         """Canvas answers every refused refresh token with ``invalid_request``; the strict
@@ -415,11 +492,16 @@ class OAuth2Provider:
         )
 
     async def _redeem_code(
-        self, session: AsyncSession, key: DeveloperKey, params: Params
+        self,
+        key: exchange.ClientKey,
+        found: exchange.Found[exchange.Code],
+        params: Params,
+        prove: Callable[[], Awaitable[None]],
     ) -> dict[str, Any] | WireError:
         """Spec 5.3 and 5.4, plus two rules the seed text and safety ask for:
         the ``redirect_uri`` sent to /auth must be sent again, and a code presented twice
         revokes every token issued from it (RFC 6749 section 4.1.2)."""
+        db = self.ctx.db
         try:
             code = params.get("code")
             redirect_uri = params.get("redirect_uri")
@@ -432,7 +514,7 @@ class OAuth2Provider:
                 "invalid_request",
                 "You must provide the code parameter when using the authorization_code grant type",
             )
-        row = await tokens.find_code(session, code)
+        row = found.grant  # None: unknown, or past its 10 minutes
         if row is None:
             raise oauth_error("invalid_grant", "authorization_code not found")
         if row.developer_key_id != key.id:
@@ -443,7 +525,7 @@ class OAuth2Provider:
                 raise oauth_error("invalid_grant", "authorization_code not found")
             raise oauth_error("invalid_grant", "incorrect client")
         if row.redeemed_at is not None:
-            await tokens.revoke_tokens_from_code(session, row.id)
+            await exchange.revoke_tokens_from_code(db, row.id)
             return oauth_error("invalid_grant", "authorization_code not found")
         if row.redirect_uri is not None and redirect_uri != row.redirect_uri:
             raise oauth_error("invalid_grant", "redirect_uri does not match the authorization request")
@@ -453,58 +535,49 @@ class OAuth2Provider:
                 raise oauth_error("invalid_grant", "invalid code_verifier")
             if not tokens.pkce_matches(row.code_challenge, verifier):
                 raise oauth_error("invalid_grant", "invalid code_verifier")
-        user = await usable_user(session, row.user_id)
+        user = found.user
         if user is None:
             raise oauth_error("invalid_grant", "authorization_code not found")
-        if not await tokens.claim_code(session, row):  # redeemed meanwhile by another request
-            await tokens.revoke_tokens_from_code(session, row.id)
-            return oauth_error("invalid_grant", "authorization_code not found")
+        remembered = None
         if scope_rules.is_userinfo(list(row.scopes)) and not replace:
             # Spec 5.3 step 5, ``find_reusable_access_token``: a remembered userinfo grant is
             # answered with the token it already has, not a new row per sign-in.
-            remembered = await tokens.remembered_userinfo_token(
-                session, key=key, user_id=user.id, purpose=row.purpose
+            remembered = await exchange.remembered_userinfo(
+                db, key_id=key.id, key_name=key.name, user_id=user.id, purpose=row.purpose
             )
-            if remembered is not None:
-                return tokens.token_response(tokens.IssuedToken(remembered, None, None), user, key)
-        issued = await tokens.issue_token(
-            session,
-            key=key,
-            user_id=user.id,
-            scopes=list(row.scopes),
-            purpose=row.purpose,
-            remember_access=row.remember_access,
-            code_id=row.id,
-            replace_tokens=replace,
-        )
-        return tokens.token_response(issued, user, key)
+        await prove()
+        if remembered is not None:
+            issued: exchange.NewToken | None = remembered if await exchange.claim_code(db, row) else None
+        else:
+            issued = await exchange.issue_from_code(db, key, row, user.id, replace_tokens=replace)
+        if issued is None:  # redeemed meanwhile by another request
+            await exchange.revoke_tokens_from_code(db, row.id)
+            return oauth_error("invalid_grant", "authorization_code not found")
+        return _token_body(issued, user, key)
 
     async def _refresh(
-        self, session: AsyncSession, key: DeveloperKey, params: Params
+        self,
+        key: exchange.ClientKey,
+        found: exchange.Found[exchange.RefreshRow],
+        params: Params,
+        prove: Callable[[], Awaitable[None]],
     ) -> dict[str, Any] | WireError:
         """Spec 5.5: same row, new access string; confidential clients keep their refresh token.
         The strict profile rotates every refresh token instead (``_rotate``)."""
-        try:
-            presented = params.get("refresh_token")
-        except BadParameters as exc:
-            raise oauth_error("invalid_request", exc.message) from exc
-        if not presented:
-            raise oauth_error(
-                "invalid_request",
-                "You must provide the refresh_token parameter when using the refresh_token grant type",
-            )
-        if self.ctx.strict:
-            return await self._rotate(session, key, presented)
-        row = await tokens.find_by_refresh(session, presented)
-        user = await usable_user(session, row.user_id) if row is not None else None
+        presented = _refresh_param(params)
+        row, user = found.grant, found.user  # row None: unknown, revoked or past its hard expiry
         if row is None or user is None:
             raise self._refresh_not_found()
         if row.developer_key_id != key.id:
             raise oauth_error("invalid_grant", "incorrect client")
-        if not tokens.key_usable(key, await tokens.root_account_id(session)):
+        if not tokens.key_usable(key, found.root_account):
             raise self._refresh_not_found()
-        issued = await tokens.refresh_token(session, row, key)
-        return tokens.token_response(issued, user, key)
+        assert presented  # the row was found by it
+        await prove()
+        issued = await exchange.refresh_access(db=self.ctx.db, key=key, token=row)
+        if issued is None:  # revoked or refreshed meanwhile
+            raise self._refresh_not_found()
+        return _token_body(issued, user, key)
 
     async def _rotate(
         self, session: AsyncSession, key: DeveloperKey, presented: str
@@ -607,6 +680,52 @@ class OAuth2Provider:
         if clear_cookie:
             sessions.clear_cookie(response, secure=self.ctx.settings.secure_cookies)
         return response
+
+
+def _lenient(params: Params, name: str) -> str | None:
+    """A parameter to look up before the client is authenticated: None when repeated (the
+    grant's own reading of it reports that, after the client check, as before)."""
+    try:
+        return params.get(name)
+    except BadParameters:
+        return None
+
+
+def _refresh_param(params: Params) -> str:
+    try:
+        presented = params.get("refresh_token")
+    except BadParameters as exc:
+        raise oauth_error("invalid_request", exc.message) from exc
+    if not presented:
+        raise oauth_error(
+            "invalid_request",
+            "You must provide the refresh_token parameter when using the refresh_token grant type",
+        )
+    return presented
+
+
+def _proof(gate: ClientGate, key: exchange.ClientKey, exempt: bool) -> Callable[[], Awaitable[None]]:
+    """What a grant awaits once it has passed every check, before it writes: a public client
+    without its secret spends one of its budget there (a refusal leaves the grant unused)."""
+
+    async def prove() -> None:
+        if exempt:
+            await gate.spend(key)
+
+    return prove
+
+
+def _token_body(
+    issued: exchange.NewToken, user: exchange.TokenUser, key: exchange.ClientKey
+) -> dict[str, Any]:
+    return tokens.token_body(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        scopes=issued.scopes,
+        expires_at=issued.expires_at,
+        user=user,
+        auto_expire_tokens=key.auto_expire_tokens,
+    )
 
 
 def bearer_token(request: Request, params: Params | None) -> str | None:

@@ -19,6 +19,7 @@ from lmsauth.canvas.oauth2 import OAuth2Provider
 from lmsauth.canvas.people.routes import people_routes
 from lmsauth.canvas.revocation import TokenRevocation
 from lmsauth.canvas.tools import ExternalTools
+from lmsauth.core.keys import ALGORITHM
 
 JWKS_MAX_AGE = 864000  # Canvas's public_jwk_cache_age_in_seconds default (10 days)
 
@@ -32,7 +33,10 @@ def canvas_routes(ctx: CanvasContext) -> list[BaseRoute]:
 
     async def jwks(request: Request) -> Response:
         return JSONResponse(
-            await ctx.keyring.published_jwks(), headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"}
+            # Canvas's own set: its RS256 keys (an identity key of another algorithm is
+            # published by the Identity Service's set only)
+            await ctx.keyring.published_jwks((ALGORITHM,)),
+            headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"},
         )
 
     async def metadata(request: Request) -> Response:

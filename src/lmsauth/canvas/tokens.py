@@ -46,11 +46,14 @@ def parse_client_id(raw: str | None) -> int | None:
     return value if 0 < value <= MAX_CLIENT_ID else None
 
 
-async def find_active_key(session: AsyncSession, raw_client_id: str | None) -> DeveloperKey | None:
+def key_row_id(raw_client_id: str | None) -> int | None:
+    """The developer key id a client id names (its global or local id), if it can be one."""
     client_id = parse_client_id(raw_client_id)
-    if client_id is None:
-        return None
-    key_id = row_id(local_id(client_id))
+    return None if client_id is None else row_id(local_id(client_id))
+
+
+async def find_active_key(session: AsyncSession, raw_client_id: str | None) -> DeveloperKey | None:
+    key_id = key_row_id(raw_client_id)
     key = await session.get(DeveloperKey, key_id) if key_id is not None else None
     # The default key ("User-Generated") holds people's manual tokens: it is no OAuth client.
     if key is None or key.workflow_state != "active" or key.is_default:
@@ -87,7 +90,12 @@ def key_usable(key: KeyState, root_account: int | None) -> bool:
     )
 
 
-def client_secret_matches(key: DeveloperKey, presented: str | None) -> bool:
+class SecretHolder(Protocol):
+    @property
+    def secret_digest(self) -> str: ...
+
+
+def client_secret_matches(key: SecretHolder, presented: str | None) -> bool:
     return presented is not None and secrets.same(secrets.digest(presented), key.secret_digest)
 
 
@@ -125,34 +133,6 @@ async def issue_code(
     return code
 
 
-async def find_code(session: AsyncSession, code: str) -> AuthorizationCode | None:
-    row = await session.scalar(
-        select(AuthorizationCode).where(AuthorizationCode.code_digest == secrets.digest(code))
-    )
-    if row is None or row.expires_at <= clock.now():
-        return None
-    return row
-
-
-async def claim_code(session: AsyncSession, row: AuthorizationCode) -> bool:
-    """Mark the code redeemed; False when another request redeemed it first (any instance)."""
-    result = await session.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.id == row.id, AuthorizationCode.redeemed_at.is_(None))
-        .values(redeemed_at=clock.now())
-    )
-    assert isinstance(result, CursorResult)
-    return result.rowcount == 1
-
-
-async def revoke_tokens_from_code(session: AsyncSession, code_id: int) -> None:
-    await session.execute(
-        update(AccessToken)
-        .where(AccessToken.authorization_code_id == code_id)
-        .values(workflow_state="deleted", updated_at=clock.now())
-    )
-
-
 @dataclass
 class IssuedToken:
     row: AccessToken
@@ -166,38 +146,6 @@ def _new_access(row: AccessToken, key: DeveloperKey, now: datetime) -> str:
     row.token_hint = token[:5]
     row.expires_at = now + ACCESS_TOKEN_LIFETIME if key.auto_expire_tokens else None
     return token
-
-
-async def issue_token(
-    session: AsyncSession,
-    *,
-    key: DeveloperKey,
-    user_id: int,
-    scopes: list[str],
-    purpose: str | None,
-    remember_access: bool,
-    code_id: int | None,
-    replace_tokens: bool,
-) -> IssuedToken:
-    now = clock.now()
-    if replace_tokens:
-        await session.execute(
-            update(AccessToken)
-            .where(AccessToken.user_id == user_id, AccessToken.developer_key_id == key.id)
-            .values(workflow_state="deleted", updated_at=now)
-        )
-    return await _add_token(
-        session,
-        key,
-        now,
-        user_id=user_id,
-        developer_key_id=key.id,
-        scopes=scopes,
-        purpose=purpose or key.name,
-        remember_access=remember_access,
-        permanent_expires_at=now + PUBLIC_CLIENT_TOKEN_TTL if key.public_client else None,
-        authorization_code_id=code_id,
-    )
 
 
 async def _add_token(session: AsyncSession, key: DeveloperKey, now: datetime, **columns: Any) -> IssuedToken:
@@ -248,33 +196,6 @@ def regenerate_access(row: AccessToken, key: DeveloperKey) -> str:
     now = clock.now()
     row.updated_at = now
     return _new_access(row, key, now)
-
-
-async def find_by_refresh(session: AsyncSession, refresh_token: str) -> AccessToken | None:
-    row = await session.scalar(
-        select(AccessToken).where(
-            AccessToken.refresh_digest == secrets.digest(refresh_token),
-            AccessToken.workflow_state == "active",
-        )
-    )
-    if row is None or _hard_expired(row, clock.now()):
-        return None
-    return row
-
-
-async def refresh_token(session: AsyncSession, row: AccessToken, key: DeveloperKey) -> IssuedToken:
-    """A new access string on the same row; the old one stops working at once. Public
-    clients also get a new refresh token and another 120 minutes (spec 5.5)."""
-    now = clock.now()
-    access = _new_access(row, key, now)
-    new_refresh = None
-    if key.public_client:
-        new_refresh = secrets.canvas_slug(64)
-        row.refresh_digest = secrets.digest(new_refresh)
-        row.permanent_expires_at = now + PUBLIC_CLIENT_TOKEN_TTL
-    row.updated_at = now
-    await session.flush()
-    return IssuedToken(row, access, new_refresh)
 
 
 # ---------------------------------------------------------------- strict profile: rotation
@@ -420,26 +341,6 @@ async def find_any(session: AsyncSession, presented: str, *, refresh_first: bool
     return None
 
 
-async def remembered_userinfo_token(
-    session: AsyncSession, *, key: DeveloperKey, user_id: int, purpose: str | None
-) -> AccessToken | None:
-    """An active userinfo token the user asked us to remember (spec 4.1): auto-approval."""
-    rows = await session.scalars(
-        select(AccessToken).where(
-            AccessToken.user_id == user_id,
-            AccessToken.developer_key_id == key.id,
-            AccessToken.workflow_state == "active",
-            AccessToken.remember_access.is_(True),
-            AccessToken.purpose == (purpose or key.name),
-        )
-    )
-    now = clock.now()
-    for row in rows:
-        if not _hard_expired(row, now) and scope_rules.is_userinfo(row.scopes):
-            return row
-    return None
-
-
 def _removable_token(now: datetime) -> Any:
     """Revoked or hard-expired rows, except an exchanged refresh token (strict profile) whose
     family still lives: presenting it again must still revoke the family."""
@@ -476,7 +377,18 @@ async def remove_expired(session: AsyncSession) -> dict[str, int]:
     return counts
 
 
-def user_json(user: User) -> dict[str, Any]:
+class TokenUser(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def locale(self) -> str | None: ...
+    @property
+    def global_id(self) -> int: ...
+
+
+def user_json(user: TokenUser) -> dict[str, Any]:
     """The ``user`` member of the token response (spec 5.7)."""
     return {
         "id": user.id,
@@ -487,18 +399,37 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-def token_response(issued: IssuedToken, user: User, key: DeveloperKey) -> dict[str, Any]:
+def token_body(
+    *,
+    access_token: str | None,
+    refresh_token: str | None,
+    scopes: list[str],
+    expires_at: datetime | None,
+    user: TokenUser,
+    auto_expire_tokens: bool,
+) -> dict[str, Any]:
     """``Canvas::OAuth::Token#as_json``: userinfo tokens show no token at all."""
-    row = issued.row
-    userinfo = scope_rules.is_userinfo(row.scopes)
+    userinfo = scope_rules.is_userinfo(scopes)
     body: dict[str, Any] = {
-        "access_token": None if userinfo else issued.access_token,
+        "access_token": None if userinfo else access_token,
         "token_type": "Bearer",
         "user": user_json(user),
         "canvas_region": "unknown",
     }
-    if issued.refresh_token and not userinfo:
-        body["refresh_token"] = issued.refresh_token
-    if row.expires_at is not None and key.auto_expire_tokens:
-        body["expires_in"] = max(0, round((row.expires_at - clock.now()).total_seconds()))
+    if refresh_token and not userinfo:
+        body["refresh_token"] = refresh_token
+    if expires_at is not None and auto_expire_tokens:
+        body["expires_in"] = max(0, round((expires_at - clock.now()).total_seconds()))
     return body
+
+
+def token_response(issued: IssuedToken, user: User, key: DeveloperKey) -> dict[str, Any]:
+    """``token_body`` of a row the ORM just wrote."""
+    return token_body(
+        access_token=issued.access_token,
+        refresh_token=issued.refresh_token,
+        scopes=list(issued.row.scopes),
+        expires_at=issued.row.expires_at,
+        user=user,
+        auto_expire_tokens=key.auto_expire_tokens,
+    )

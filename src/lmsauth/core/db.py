@@ -27,6 +27,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from lmsauth.core.fastread import FastReader
+from lmsauth.core.fastwrite import FastWriter
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -160,6 +161,7 @@ class Database:
             self.engine.execution_options(lmsauth_write=True), expire_on_commit=False
         )
         self.reads = FastReader(url, self.engine, timeout=timeout)
+        self.writes = FastWriter(url, self.engine, timeout=timeout)
         self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
     @asynccontextmanager
@@ -204,4 +206,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.reads.close()
+        await self.writes.close()
         await self.engine.dispose()

@@ -30,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +39,7 @@ import asyncpg
 from sqlalchemy import JSON, Boolean, DateTime, exc
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.sqlite import pysqlite
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -116,6 +117,46 @@ async def _no_reset(connection: asyncpg.Connection) -> None:
     """Pool connections run single autocommit SELECTs: there is no session state to reset."""
 
 
+def driver_mode(url: URL, engine: AsyncEngine) -> tuple[str, Dialect]:
+    """How statements for ``url`` run: on ``sqlite3`` (a SQLite file), on asyncpg, or on the
+    engine (anything else), and the dialect their SQL is compiled for."""
+    backend = url.get_backend_name()
+    database = url.database or ""
+    if backend == "sqlite" and database not in ("", ":memory:") and "mode=memory" not in database:
+        return "sqlite", pysqlite.dialect()
+    if backend == "postgresql" and url.get_driver_name() == "asyncpg":
+        return "asyncpg", pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+    return "engine", engine.dialect
+
+
+async def open_asyncpg_pool(
+    url: URL, wait: float, reset: Callable[[asyncpg.Connection], Awaitable[None]]
+) -> asyncpg.Pool:
+    """A small pool for ``url``, every wait bounded by ``wait`` seconds."""
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncio.wait_for(
+        asyncpg.create_pool(dsn, min_size=0, max_size=10, reset=reset, timeout=wait), wait
+    )
+
+
+@asynccontextmanager
+async def pooled(pool: asyncpg.Pool, wait: float) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of ``pool`` for one piece of work, every wait bounded by ``wait`` seconds.
+
+    One deadline covers the wait for a connection and the work: ``asyncio.timeout`` is a timer
+    handle, where asyncpg's own ``acquire(timeout=...)`` starts a task per call (two thirds of a
+    one-row read's CPU when measured). The release gets its own bound: after a statement the
+    deadline cancelled, asyncpg waits for the server to confirm the cancellation, without limit
+    unless told, so a database that hangs (a partition) would hang the request; past ``wait``
+    the connection is terminated instead and the next acquire reconnects."""
+    async with asyncio.timeout(wait):
+        connection = await pool.acquire()
+        try:
+            yield connection
+        finally:
+            await pool.release(connection, timeout=wait)
+
+
 class FastReader:
     """Runs ``ReadQuery``s for one database (see the module docstring for how per backend)."""
 
@@ -123,17 +164,7 @@ class FastReader:
         self._url = make_url(url)
         self._engine = engine
         self._timeout = timeout
-        backend = self._url.get_backend_name()
-        database = self._url.database or ""
-        if backend == "sqlite" and database not in ("", ":memory:") and "mode=memory" not in database:
-            self.mode = "sqlite"
-            self._dialect: Dialect = pysqlite.dialect()
-        elif backend == "postgresql" and self._url.get_driver_name() == "asyncpg":
-            self.mode = "asyncpg"
-            self._dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
-        else:
-            self.mode = "engine"
-            self._dialect = engine.dialect
+        self.mode, self._dialect = driver_mode(self._url, engine)
         self._sqlite: sqlite3.Connection | None = None
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
@@ -151,6 +182,29 @@ class FastReader:
                 row = (await connection.execute(query.statement, params)).first()
             return None if row is None else tuple(row)
         return None if row is None else _decode(row, decoders)
+
+    async def all(self, query: ReadQuery, **params: Any) -> list[Row]:
+        """Every row of ``query`` with ``params``, decoded (for the few reads of several rows)."""
+        sql, names, fixed, decoders = query.compiled(self._dialect)
+        values = [params[name] if name in params else fixed[name] for name in names]
+        if self.mode == "sqlite":
+            rows: Sequence[Sequence[Any]] = self._sqlite_all(sql, values)
+        elif self.mode == "asyncpg":
+            pool = self._pool or await self._open_pool()
+            async with pooled(pool, self._timeout) as connection:
+                rows = await connection.fetch(sql, *values)
+        else:
+            async with self._engine.connect() as connection:
+                return [tuple(row) for row in await connection.execute(query.statement, params)]
+        return [_decode(row, decoders) for row in rows]
+
+    def _sqlite_all(self, sql: str, values: list[Any]) -> list[Any]:
+        try:
+            if self._sqlite is None:
+                self._sqlite = self._open_sqlite()
+            return self._sqlite.execute(sql, values).fetchall()
+        except sqlite3.OperationalError as error:
+            raise exc.OperationalError(sql, values, error) from error
 
     def _sqlite_one(self, sql: str, values: list[Any]) -> Sequence[Any] | None:
         try:
@@ -171,21 +225,14 @@ class FastReader:
 
     async def _asyncpg_one(self, sql: str, values: list[Any]) -> Sequence[Any] | None:
         pool = self._pool or await self._open_pool()
-        # One deadline for the wait for a connection and the query: ``asyncio.timeout`` is a
-        # timer handle, where asyncpg's own ``acquire(timeout=...)`` starts a task per call
-        # (two thirds of this read's CPU when measured).
-        async with asyncio.timeout(self._timeout), pool.acquire() as connection:
+        async with pooled(pool, self._timeout) as connection:
             row: Sequence[Any] | None = await connection.fetchrow(sql, *values)
             return row
 
     async def _open_pool(self) -> asyncpg.Pool:
         async with self._pool_lock:
             if self._pool is None:
-                dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
-                self._pool = await asyncio.wait_for(
-                    asyncpg.create_pool(dsn, min_size=0, max_size=10, reset=_no_reset, timeout=self._timeout),
-                    self._timeout,
-                )
+                self._pool = await open_asyncpg_pool(self._url, self._timeout, _no_reset)
             return self._pool
 
     async def close(self) -> None:

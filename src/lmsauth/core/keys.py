@@ -1,4 +1,10 @@
-"""The signing key ring: RSA keys that sign JWTs, published as a JWKS, and their lifecycle.
+"""The signing key ring: the keys that sign JWTs, published as a JWKS, and their lifecycle.
+
+Each key has one algorithm (``alg``): RS256 (RSA-2048), Canvas's and the default; ES256 (P-256)
+or EdDSA (Ed25519) where a deployment chooses them for identity tokens
+(``LMSAUTH_IDENTITY_SIGNING_ALG``). A ring keeps a signing key for each algorithm it is given;
+the lifecycle below runs per algorithm, and a key of an algorithm the ring no longer signs with
+keeps verifying until ``maintain()`` retires it like a rotated-out key.
 
 Every key has a ``kid`` (Canvas's format, ``<ISO 8601 UTC>_<uuid>``) and three moments:
 
@@ -44,7 +50,8 @@ from typing import Any, Protocol
 import jwt
 import orjson
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from sqlalchemy import String, Text, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -54,7 +61,10 @@ from lmsauth.core.db import Base, Database, UTCDateTime, lock_for_transaction
 from lmsauth.core.fastread import ReadQuery
 from lmsauth.core.kv import Store
 
-ALGORITHM = "RS256"
+ALGORITHM = "RS256"  # Canvas's, and every ring's unless told otherwise
+ALGORITHMS = ("RS256", "ES256", "EdDSA")
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 GENERATION_KEY = "signing-keys:generation"
 log = logging.getLogger("lmsauth.keys")
 
@@ -104,7 +114,8 @@ class KeyLifecycle:
 @dataclass(frozen=True)
 class LoadedKey:
     kid: str
-    private_key: rsa.RSAPrivateKey
+    alg: str
+    private_key: PrivateKey
     public_jwk: dict[str, Any]
     created_at: datetime
     activates_at: datetime
@@ -123,6 +134,7 @@ class LoadedKey:
             state = "active"
         return {
             "kid": self.kid,
+            "alg": self.alg,
             "state": state,
             "created_at": self.created_at.isoformat(),
             "activates_at": self.activates_at.isoformat(),
@@ -130,10 +142,22 @@ class LoadedKey:
         }
 
 
-def _generation_query(ring: str) -> ReadQuery:
+def generation_columns(ring: str) -> tuple[Any, Any]:
     """Without a shared store, a ring's "generation" is what every change to it alters: the
-    number of rows (retirement deletes) and the newest creation time (rotation inserts)."""
-    return ReadQuery(select(func.count(), func.max(SigningKey.created_at)).where(SigningKey.ring == ring))
+    number of rows (retirement deletes) and the newest creation time (rotation inserts). Both
+    as scalar subqueries, so that a hot read of another table can carry them along
+    (``identity.clients.find_client_and_generation``: one round trip for an identity login)."""
+    return (
+        select(func.count()).select_from(SigningKey).where(SigningKey.ring == ring).scalar_subquery(),
+        select(func.max(SigningKey.created_at)).where(SigningKey.ring == ring).scalar_subquery(),
+    )
+
+
+def _generation_query(ring: str) -> ReadQuery:
+    return ReadQuery(select(*generation_columns(ring)))
+
+
+UNREAD_GENERATION = object()  # ``KeyRing.refresh``'s default: read it there
 
 
 class KeyRing:
@@ -148,17 +172,22 @@ class KeyRing:
         lifecycle: KeyLifecycle | None = None,
         ring: str = "main",
         keep_future: bool = False,
+        algorithms: tuple[str, ...] = (ALGORITHM,),
     ) -> None:
+        unknown = set(algorithms) - set(ALGORITHMS)
+        if unknown or not algorithms:
+            raise ValueError(f"signing algorithms must be some of {ALGORITHMS}, not {algorithms}")
         self._db = db
         self.ring = ring
         self._keep_future = keep_future
         self._generation_key = GENERATION_KEY if ring == "main" else f"signing-keys:{ring}:generation"
         self._generation_query = _generation_query(ring)
+        self.algorithms = tuple(dict.fromkeys(algorithms))
         self._secret_key = secret_key
         self._store = store if store is not None and store.shared else None
         self.lifecycle = lifecycle or KeyLifecycle()
         self._keys: list[LoadedKey] = []
-        self._decrypted: dict[str, rsa.RSAPrivateKey] = {}
+        self._decrypted: dict[str, PrivateKey] = {}
         self._generation: object = None
         self._loaded = False
         self._reloading = asyncio.Lock()
@@ -166,35 +195,43 @@ class KeyRing:
     # ------------------------------------------------------------------ loading
 
     async def load(self) -> None:
-        """Read every published key, creating the first one if none can sign (and, with
-        ``keep_future``, the next one if none is pending)."""
+        """Read every published key, creating a first one for each algorithm that has none that
+        can sign (a new ring, or an algorithm just chosen: its first key signs at once) and, with
+        ``keep_future``, the next one of each algorithm that has none pending."""
         if not self._complete(await self._read_rows(), clock.now()):
             async with self._db.session(write=True) as session:
                 await lock_for_transaction(session, "signing keys")
                 now = clock.now()
                 rows = await self._published_rows(session, now)
-                if not self._can_sign(rows, now):
-                    row = self._new_row(now, activates_at=now)
+                for alg in self._missing(rows, now):
+                    row = self._new_row(now, activates_at=now, alg=alg)
                     session.add(row)
                     rows.append(row)
-                if not self._complete(rows, now):
-                    self._add_future(session, rows, now, self.lifecycle.publish_ahead)
+                for alg in self._without_future(rows, now):
+                    self._add_future(session, rows, now, self.lifecycle.publish_ahead, alg)
             await self._announce()
         await self._reload()
 
     def _complete(self, rows: list[SigningKey], now: datetime) -> bool:
-        if not self._can_sign(rows, now):
-            return False
-        return not self._keep_future or any(row.activates_at > now for row in rows)
+        return not self._missing(rows, now) and not self._without_future(rows, now)
 
     async def _reload(self) -> None:
         # The generation first: a change committed after it was read is seen at the next check.
         generation = await self._read_generation()
         self._install(await self._read_rows(), generation)
 
-    async def refresh(self) -> None:
-        """Reload when another process (or instance) changed the ring since the last load."""
-        generation = await self._read_generation()
+    @property
+    def generation_in_database(self) -> bool:
+        """Whether the generation is read from the database (``generation_columns``), not from
+        the shared store."""
+        return self._store is None
+
+    async def refresh(self, generation: object = UNREAD_GENERATION) -> None:
+        """Reload when another process (or instance) changed the ring since the last load.
+        ``generation``: this ring's ``generation_columns`` a caller has just read along with its
+        own row (only where ``generation_in_database``), instead of reading them here."""
+        if generation is UNREAD_GENERATION or not self.generation_in_database:
+            generation = await self._read_generation()
         if self._loaded and generation == self._generation:
             return
         async with self._reloading:
@@ -203,17 +240,29 @@ class KeyRing:
             self._install(await self._read_rows(), generation)
 
     async def maintain(self) -> str | None:
-        """The periodic part (``app.py``'s clean-up): rotate when the newest key is older than
-        ``rotate_after``, delete retired keys, and reload. Returns a new key's ``kid``."""
+        """The periodic part (``app.py``'s clean-up): rotate each algorithm whose newest key is
+        older than ``rotate_after``, retire the keys of algorithms this ring no longer signs
+        with (they verify ``retire_after`` longer), delete retired keys, and reload. Returns the
+        last new key's ``kid``."""
         kid = None
         if self.lifecycle.rotate_after is not None:
-            kid = await self.rotate(if_older_than=self.lifecycle.rotate_after)
-        if kid is None and self._keep_future and not self._complete(await self._read_rows(), clock.now()):
-            kid = await self.rotate()  # the future key began to sign: publish the next one
+            for alg in self.algorithms:
+                kid = await self.rotate(if_older_than=self.lifecycle.rotate_after, alg=alg) or kid
+        if self._keep_future:  # a future key began to sign: publish the next one
+            for alg in self._without_future(await self._read_rows(), clock.now()):
+                kid = await self.rotate(alg=alg) or kid
+        retiring = False
         async with self._db.session(write=True) as session:
+            now = clock.now()
+            for row in await self._published_rows(session, now):
+                if row.alg not in self.algorithms and row.retired_at is None:
+                    row.retired_at = now + self.lifecycle.retire_after
+                    retiring = True
             await session.execute(
-                delete(SigningKey).where(SigningKey.ring == self.ring, SigningKey.retired_at <= clock.now())
+                delete(SigningKey).where(SigningKey.ring == self.ring, SigningKey.retired_at <= now)
             )
+        if retiring:
+            await self._announce()
         await self._reload()
         return kid
 
@@ -240,9 +289,17 @@ class KeyRing:
         self._generation = generation
         self._loaded = True
 
-    @staticmethod
-    def _can_sign(rows: list[SigningKey], now: datetime) -> bool:
-        return any(row.activates_at <= now for row in rows)
+    def _missing(self, rows: list[SigningKey], now: datetime) -> list[str]:
+        """The ring's algorithms that no published key of theirs can sign with now."""
+        ready = {row.alg for row in rows if row.activates_at <= now}
+        return [alg for alg in self.algorithms if alg not in ready]
+
+    def _without_future(self, rows: list[SigningKey], now: datetime) -> list[str]:
+        """With ``keep_future``, the ring's algorithms that publish no key to sign next."""
+        if not self._keep_future:
+            return []
+        pending = {row.alg for row in rows if row.activates_at > now}
+        return [alg for alg in self.algorithms if alg not in pending]
 
     async def _published_rows(self, session: AsyncSession, now: datetime) -> list[SigningKey]:
         result = await session.scalars(
@@ -258,55 +315,63 @@ class KeyRing:
     # ------------------------------------------------------------------ rotation
 
     async def rotate(
-        self, *, activate_in: timedelta | None = None, if_older_than: timedelta | None = None
+        self,
+        *,
+        activate_in: timedelta | None = None,
+        if_older_than: timedelta | None = None,
+        alg: str = ALGORITHM,
     ) -> str | None:
-        """Add a key that signs after ``activate_in`` (default ``publish_ahead``); every older
-        key retires ``retire_after`` past that moment. With ``if_older_than``, only when the
-        newest key is at least that old (None is returned otherwise). Instances serialise on a
-        lock, so two automatic rotations at once make one key."""
+        """Add an ``alg`` key that signs after ``activate_in`` (default ``publish_ahead``); every
+        older key of that algorithm retires ``retire_after`` past that moment. With
+        ``if_older_than``, only when the newest such key is at least that old (None is returned
+        otherwise). Instances serialise on a lock, so two automatic rotations at once make one
+        key."""
+        if alg not in ALGORITHMS:
+            raise ValueError(f"unknown signing algorithm {alg!r}")
         async with self._db.session(write=True) as session:
             await lock_for_transaction(session, "signing keys")
             now = clock.now()
-            rows = await self._published_rows(session, now)
+            rows = [row for row in await self._published_rows(session, now) if row.alg == alg]
             if if_older_than is not None and rows:
                 newest = max(row.created_at for row in rows)
                 if now - newest < if_older_than:
                     return None
             ahead = self.lifecycle.publish_ahead if activate_in is None else activate_in
-            row = self._add_future(session, rows, now, ahead)
+            row = self._add_future(session, rows, now, ahead, alg)
         log.info("signing key %s created; it signs from %s", row.kid, row.activates_at.isoformat())
         await self._announce()
         await self._reload()
         return row.kid
 
     def _add_future(
-        self, session: AsyncSession, rows: list[SigningKey], now: datetime, ahead: timedelta
+        self, session: AsyncSession, rows: list[SigningKey], now: datetime, ahead: timedelta, alg: str
     ) -> SigningKey:
-        """A key that signs ``ahead`` from now; every older key retires ``retire_after`` past
-        that moment."""
-        row = self._new_row(now, activates_at=now + ahead)
+        """An ``alg`` key that signs ``ahead`` from now; every older ``alg`` key in ``rows``
+        retires ``retire_after`` past that moment."""
+        row = self._new_row(now, activates_at=now + ahead, alg=alg)
         for older in rows:
+            if older.alg != alg:
+                continue
             retires = row.activates_at + self.lifecycle.retire_after
             if older.retired_at is None or older.retired_at > retires:
                 older.retired_at = retires
         session.add(row)
         return row
 
-    def _new_row(self, now: datetime, *, activates_at: datetime) -> SigningKey:
+    def _new_row(self, now: datetime, *, activates_at: datetime, alg: str) -> SigningKey:
         kid = f"{now.strftime('%Y-%m-%dT%H:%M:%SZ')}_{uuid.uuid4()}"
-        private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private_key, public = _generate(alg)
         pem = private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private_key.public_key()))
         public.pop("key_ops", None)  # RFC 7517 4.3: "use" and "key_ops" SHOULD NOT both appear
-        public.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
+        public.update({"kid": kid, "alg": alg, "use": "sig"})
         return SigningKey(
             kid=kid,
             ring=self.ring,
-            alg=ALGORITHM,
+            alg=alg,
             private_key_encrypted=sealing.seal(self._secret_key, _PURPOSE, pem),
             public_jwk=json.dumps(public, sort_keys=True),
             created_at=now,
@@ -324,10 +389,14 @@ class KeyRing:
             loaded = serialization.load_pem_private_key(
                 pem, password=None, unsafe_skip_rsa_key_validation=True
             )
-            assert isinstance(loaded, rsa.RSAPrivateKey)
+            if not isinstance(
+                loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+            ):
+                raise TypeError(f"signing key {row.kid} is not an {row.alg} key")
             private_key = loaded
         return LoadedKey(
             row.kid,
+            row.alg,
             private_key,
             json.loads(row.public_jwk),
             row.created_at,
@@ -343,54 +412,110 @@ class KeyRing:
 
     @property
     def current(self) -> LoadedKey:
-        """The key that signs now: the newest that has activated and is not retired."""
+        """The RS256 key that signs now (``current_for`` names another algorithm)."""
+        return self.current_for(ALGORITHM)
+
+    def current_for(self, alg: str) -> LoadedKey:
+        """The ``alg`` key that signs now: the newest of that algorithm that has activated and
+        is not retired."""
         if not self._loaded:
             raise RuntimeError("key ring not loaded")
         now = clock.now()
         for key in reversed(self._keys):
-            if key.activates_at <= now and key.published_at(now):
+            if key.alg == alg and key.activates_at <= now and key.published_at(now):
                 return key
-        raise RuntimeError("no signing key has activated")
+        raise RuntimeError(f"no {alg} signing key has activated")
 
-    def jwks(self) -> dict[str, list[dict[str, Any]]]:
-        """The published set as loaded; ``published_jwks()`` checks for changes first."""
+    def jwks(self, algorithms: tuple[str, ...] = ALGORITHMS) -> dict[str, list[dict[str, Any]]]:
+        """The published set as loaded (of ``algorithms`` only, when given); ``published_jwks()``
+        checks for changes first."""
         now = clock.now()
-        return {"keys": [key.public_jwk for key in self._keys if key.published_at(now)]}
+        return {
+            "keys": [key.public_jwk for key in self._keys if key.alg in algorithms and key.published_at(now)]
+        }
 
-    async def published_jwks(self) -> dict[str, list[dict[str, Any]]]:
+    async def published_jwks(
+        self, algorithms: tuple[str, ...] = ALGORITHMS
+    ) -> dict[str, list[dict[str, Any]]]:
         await self.refresh()
-        return self.jwks()
+        return self.jwks(algorithms)
 
-    def sign(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
-        """Sign with the current key as loaded; ``sign_latest()`` checks for changes first.
+    def sign(
+        self, claims: dict[str, Any], headers: dict[str, Any] | None = None, *, alg: str = ALGORITHM
+    ) -> str:
+        """Sign with the current ``alg`` key as loaded; ``sign_latest()`` checks for changes first.
 
         The JWS compact serialization (RFC 7515 section 7.1) is written here rather than by
-        ``jwt.encode``: it is three base64url parts around one RSA signature, and PyJWT's
-        general path (key preparation, sorted ``json.dumps``) cost ~12 % of an identity login
-        on the benchmark core. The signature is ``cryptography``'s RSASSA-PKCS1-v1_5 with
-        SHA-256, exactly RS256; every token is still verified by PyJWT (tests, DAP, clients).
-        Claims must be JSON values already (ints for times), as all of ours are.
+        ``jwt.encode``: it is three base64url parts around one signature, and PyJWT's general
+        path (key preparation, sorted ``json.dumps``) cost ~12 % of an identity login on the
+        benchmark core. The signature is ``cryptography``'s, in the form RFC 7518 section 3
+        (RS256, ES256) or RFC 8037 section 3.1 (EdDSA) gives it; every token is still verified
+        by PyJWT (tests, DAP, clients). Claims must be JSON values already (ints for times),
+        as all of ours are.
         """
-        key = self.current
-        header = {"alg": ALGORITHM, "typ": "JWT", "kid": key.kid, **(headers or {})}
+        key = self.current_for(alg)
+        header = {"alg": alg, "typ": "JWT", "kid": key.kid, **(headers or {})}
         signing_input = base64url.encode(orjson.dumps(header)) + b"." + base64url.encode(orjson.dumps(claims))
-        signature = key.private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-        return (signing_input + b"." + base64url.encode(signature)).decode("ascii")
+        return (signing_input + b"." + base64url.encode(_signature(key.private_key, signing_input))).decode(
+            "ascii"
+        )
 
-    async def sign_latest(self, claims: dict[str, Any], headers: dict[str, Any] | None = None) -> str:
-        """Sign with the key that signs now on every instance."""
-        await self.refresh()
-        return self.sign(claims, headers)
+    async def sign_latest(
+        self,
+        claims: dict[str, Any],
+        headers: dict[str, Any] | None = None,
+        *,
+        alg: str = ALGORITHM,
+        generation: object = UNREAD_GENERATION,
+    ) -> str:
+        """Sign with the ``alg`` key that signs now on every instance (``generation``: see
+        ``refresh``)."""
+        await self.refresh(generation)
+        return self.sign(claims, headers, alg=alg)
 
-    def public_key(self, kid: str) -> rsa.RSAPublicKey | None:
+    def published_key(self, kid: str) -> LoadedKey | None:
         """The published key ``kid`` as loaded; ``verification_key()`` checks for changes first."""
         now = clock.now()
         for key in self._keys:
             if key.kid == kid and key.published_at(now):
-                return key.private_key.public_key()
+                return key
         return None
 
-    async def verification_key(self, kid: str) -> rsa.RSAPublicKey | None:
+    def public_key(self, kid: str) -> PublicKey | None:
+        key = self.published_key(kid)
+        return None if key is None else key.private_key.public_key()
+
+    async def latest_published_key(self, kid: str) -> LoadedKey | None:
+        """The key ``kid`` (its ``alg`` and public key) if it is published now on any instance,
+        else None."""
+        await self.refresh()
+        return self.published_key(kid)
+
+    async def verification_key(self, kid: str) -> PublicKey | None:
         """The public key for ``kid`` if it is published now on any instance, else None."""
         await self.refresh()
         return self.public_key(kid)
+
+
+def _generate(alg: str) -> tuple[PrivateKey, dict[str, Any]]:
+    """A new private key for ``alg`` and its public JWK (RFC 7518 section 6, RFC 8037 section 2)."""
+    if alg == "RS256":
+        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return rsa_key, json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    if alg == "ES256":
+        ec_key = ec.generate_private_key(ec.SECP256R1())
+        return ec_key, json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
+    if alg == "EdDSA":
+        ed_key = ed25519.Ed25519PrivateKey.generate()
+        return ed_key, json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(ed_key.public_key()))
+    raise ValueError(f"unknown signing algorithm {alg!r}")
+
+
+def _signature(private_key: PrivateKey, signing_input: bytes) -> bytes:
+    if isinstance(private_key, rsa.RSAPrivateKey):  # RSASSA-PKCS1-v1_5 with SHA-256
+        return private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        # JWS wants R || S, 32 bytes each (RFC 7518 section 3.4), not cryptography's DER
+        r, s = decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return private_key.sign(signing_input)

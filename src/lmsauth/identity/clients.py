@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import bindparam, select
 
 from lmsauth.core import clock
 from lmsauth.core.db import Database
 from lmsauth.core.fastread import ReadQuery
-from lmsauth.core.keys import KeyRing
+from lmsauth.core.keys import KeyRing, generation_columns
 from lmsauth.identity.models import IdentityClient, client_usable
 from lmsauth.identity.tokens import Grant, TokenRefused, verify
 
@@ -55,9 +56,24 @@ _CLIENT = ReadQuery(
 )
 
 
+@cache
+def _client_and_generation(ring: str) -> ReadQuery:
+    return ReadQuery(_CLIENT.statement.add_columns(*generation_columns(ring)))
+
+
 async def find_client(db: Database, client_id: str) -> ClientRecord | None:
     row = await db.reads.one(_CLIENT, client_id=client_id)
     return None if row is None else ClientRecord(*row)
+
+
+async def find_client_and_generation(
+    db: Database, client_id: str, ring: str
+) -> tuple[ClientRecord | None, object]:
+    """The client and the key ring's generation (``KeyRing.refresh``) in one read: an identity
+    login is then one round trip to the database, not two (the generation is None when there
+    is no such client: nothing will be signed)."""
+    row = await db.reads.one(_client_and_generation(ring), client_id=client_id)
+    return (None, None) if row is None else (ClientRecord(*row[:-2]), row[-2:])
 
 
 async def client_is_active(db: Database, client_id: str) -> bool:

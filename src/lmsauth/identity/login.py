@@ -22,11 +22,11 @@ from starlette.responses import Response
 from lmsauth.core import clock, secrets
 from lmsauth.core.db import Database
 from lmsauth.core.errors import BadParameters, WireError
-from lmsauth.core.keys import KeyRing
+from lmsauth.core.keys import ALGORITHM, UNREAD_GENERATION, KeyRing
 from lmsauth.core.ratelimit import RateLimits
 from lmsauth.core.web import MAX_PARAM_LENGTH, ORJSONResponse, client_ip, read_params
 from lmsauth.identity import tokens
-from lmsauth.identity.clients import find_client
+from lmsauth.identity.clients import find_client, find_client_and_generation
 from lmsauth.identity.errors import bad_request, too_many_requests, unauthorized
 
 GRANT_TYPE = "client_credentials"
@@ -62,11 +62,19 @@ def basic_credentials(header: str | None) -> tuple[str, str]:
 class IdentityLogin:
     """The token endpoint; holds what it needs from the composed app."""
 
-    def __init__(self, db: Database, keyring: KeyRing, public_url: str, limits: RateLimits) -> None:
+    def __init__(
+        self,
+        db: Database,
+        keyring: KeyRing,
+        public_url: str,
+        limits: RateLimits,
+        signing_alg: str = ALGORITHM,
+    ) -> None:
         self.db = db
         self.keyring = keyring
         self.public_url = public_url
         self.limits = limits
+        self.signing_alg = signing_alg
 
     async def login(self, request: Request) -> Response:
         try:
@@ -89,7 +97,10 @@ class IdentityLogin:
         refused = self.limits.client_auth.refused(address)
         if refused is not None:
             raise too_many_requests(refused.retry_after)
-        client = await find_client(self.db, client_id)
+        if self.keyring.generation_in_database:  # one round trip for the client and the ring
+            client, generation = await find_client_and_generation(self.db, client_id, self.keyring.ring)
+        else:
+            client, generation = await find_client(self.db, client_id), UNREAD_GENERATION
         matches = secrets.same(secrets.digest(secret), client.secret_digest if client else _DUMMY_DIGEST)
         if client is None or not matches:
             # Ids match the stored text exactly, so the text is the canonical id: an unknown id
@@ -105,7 +116,9 @@ class IdentityLogin:
             raise unauthorized("This client has been revoked.")
         if not client.usable_at(clock.now()):
             raise unauthorized("This client has expired.")
-        token, scope = await tokens.issue(self.keyring, client, self.public_url)
+        token, scope = await tokens.issue(
+            self.keyring, client, self.public_url, alg=self.signing_alg, generation=generation
+        )
         return ORJSONResponse(
             {
                 "access_token": token,

@@ -25,9 +25,11 @@ JWKS_MAX_AGE = 300  # short, though core.keys publishes a new key well before it
 def identity_routes(
     settings: Settings, db: Database, keyring: KeyRing, limits: RateLimits
 ) -> list[BaseRoute]:
-    login = IdentityLogin(db, keyring, settings.public_url, limits)
+    login = IdentityLogin(db, keyring, settings.public_url, limits, settings.identity_signing_alg)
 
     async def jwks(request: Request) -> Response:
+        # Every published key: the identity tokens' algorithm, and keys of one no longer chosen
+        # until they retire (the same ring's RS256 keys sign Canvas's JWTs).
         return JSONResponse(
             await keyring.published_jwks(), headers={"Cache-Control": f"max-age={JWKS_MAX_AGE}"}
         )

@@ -1,0 +1,220 @@
+"""Short write transactions on the hot paths, executed straight on the database driver.
+
+The token endpoint's code exchange and refresh are a read and one or two writes. Through the
+ORM on an ``AsyncSession`` each statement cost ~1.5 ms of CPU on the benchmark core and a
+SQLite transaction ~four thread hand-offs per statement, where the same statements on
+``sqlite3`` cost ~45 us in all (``benchmarks/ANALYSIS.md``). So, as ``core.fastread`` does for
+reads, the statements are written with SQLAlchemy Core on the project's models (compiled once
+per dialect, each bind value converted by SQLAlchemy's own bind processor for its column type,
+so a value is stored exactly as the ORM stores it) and only the execution is hand-written:
+
+- SQLite: one ``sqlite3`` connection owned by one dedicated thread; a whole transaction
+  (``BEGIN IMMEDIATE`` ... ``COMMIT``) is one hand-off to that thread, and this process's fast
+  transactions queue there, first come first served. ORM writers and other processes meet it
+  in SQLite's busy handler (``busy_timeout``, as long as ``core.db``'s).
+- PostgreSQL: a small asyncpg pool (prepared statements, cached per connection). A single
+  write is one autocommit statement, one round trip; several are one transaction. A
+  connection given back inside a transaction (a cancelled request) is rolled back on release.
+- Anything else (an in-memory SQLite database, other dialects): the same statements on the
+  engine, in one transaction, so behaviour is identical everywhere and only the speed differs.
+
+Every statement is a plain INSERT or UPDATE on the real tables (triggers fire as for the ORM),
+and ``run`` returns only after the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from sqlalchemy import exc
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Insert, Update
+
+from lmsauth.core.fastread import driver_mode, open_asyncpg_pool, pooled
+
+Row = tuple[Any, ...]
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # as core.db's connections (SQLITE_WRITE_WAIT_SECONDS)
+
+
+class WriteQuery:
+    """An INSERT or UPDATE (with ``RETURNING`` when its row is wanted) written with Core and
+    named bind parameters, compiled once per dialect. Every column a Python-side default or
+    ``onupdate`` would fill must be given a bind: the driver never runs those defaults."""
+
+    def __init__(self, statement: Insert | Update) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, list[tuple[str, Any, Any]]]] = {}
+
+    def compiled(self, dialect: Dialect) -> tuple[str, list[tuple[str, Any, Any]]]:
+        """(SQL in the driver's parameter style, per bind in order: its name, the value the
+        statement fixed itself (``values(state="deleted")``) or None, its bind processor)."""
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            binds = []
+            for name in compiled.positiontup or []:
+                type_ = compiled.binds[name].type
+                processor = type_.dialect_impl(dialect).bind_processor(dialect)
+                binds.append((name, compiled.params.get(name), processor))
+            found = self._compiled[dialect.name] = (str(compiled), binds)
+        return found
+
+    def values(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        sql, binds = self.compiled(dialect)
+        values = []
+        for name, fixed, processor in binds:
+            if name in params:
+                value = params[name]
+            elif fixed is not None:
+                value = fixed
+            else:
+                raise KeyError(f"no value for the bind {name!r} (a column default the driver cannot run?)")
+            values.append(value if processor is None or value is None else processor(value))
+        return sql, values
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One statement of a transaction. ``required``: when it returns no row (a compare-and-set
+    that lost), the transaction is rolled back and ``FastWriter.run`` returns None."""
+
+    query: WriteQuery
+    params: dict[str, Any] = field(default_factory=dict)
+    required: bool = False
+
+
+class _Lost(Exception):
+    """A required write returned no row: roll back."""
+
+
+async def _rollback_leftover(connection: asyncpg.Connection) -> None:
+    """On release: nothing to reset unless a cancelled request left a transaction open."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+class FastWriter:
+    """Runs ``Write``s for one database in one transaction (see the module docstring)."""
+
+    def __init__(self, url: str, engine: AsyncEngine, *, timeout: float) -> None:
+        self._url = make_url(url)
+        self._engine = engine
+        self._timeout = timeout
+        self.mode, self._dialect = driver_mode(self._url, engine)
+        self._thread: ThreadPoolExecutor | None = None
+        self._sqlite: sqlite3.Connection | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+
+    @property
+    def one_round_trip_statements(self) -> bool:
+        """Whether one statement may carry several writes (PostgreSQL's data-modifying
+        ``WITH``), so that a caller can offer one in place of a transaction of several."""
+        return self.mode == "asyncpg"
+
+    async def run(self, *writes: Write) -> Row | None:
+        """The writes in order, in one transaction that has committed when this returns: the
+        first row the last write returned (None if it returns none), or None and nothing
+        written when a ``required`` write returned no row."""
+        steps = [(*write.query.values(self._dialect, write.params), write.required) for write in writes]
+        if self.mode == "sqlite":
+            loop = asyncio.get_running_loop()
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmsauth-sqlite-writer")
+            return await loop.run_in_executor(self._thread, self._sqlite_run, steps)
+        if self.mode == "asyncpg":
+            return await self._asyncpg_run(steps)
+        return await self._engine_run(writes)
+
+    # ---------------------------------------------------------------- SQLite, in its thread
+
+    def _sqlite_run(self, steps: Sequence[tuple[str, list[Any], bool]]) -> Row | None:
+        try:
+            if self._sqlite is None:
+                self._sqlite = self._open_sqlite()
+            connection = self._sqlite
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                row: Row | None = None
+                for sql, values, required in steps:
+                    rows = connection.execute(sql, values).fetchall()
+                    row = tuple(rows[0]) if rows else None
+                    if row is None and required:
+                        connection.execute("ROLLBACK")
+                        return None
+                connection.execute("COMMIT")
+                return row
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as error:  # locked past busy_timeout, file gone
+            raise exc.OperationalError(steps[0][0], steps[0][1], error) from error
+
+    def _open_sqlite(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self._url.database or "", isolation_level=None, cached_statements=64)
+        connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    # ---------------------------------------------------------------- PostgreSQL
+
+    async def _asyncpg_run(self, steps: Sequence[tuple[str, list[Any], bool]]) -> Row | None:
+        pool = self._pool or await self._open_pool()
+        async with pooled(pool, self._timeout) as connection:
+            if len(steps) == 1:  # one autocommit statement: one round trip
+                sql, values, _ = steps[0]
+                found = await connection.fetchrow(sql, *values)
+                return None if found is None else tuple(found)
+            try:
+                async with connection.transaction():
+                    row: Row | None = None
+                    for sql, values, required in steps:
+                        found = await connection.fetchrow(sql, *values)
+                        row = None if found is None else tuple(found)
+                        if row is None and required:
+                            raise _Lost
+                    return row
+            except _Lost:
+                return None
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await open_asyncpg_pool(self._url, self._timeout, _rollback_leftover)
+            return self._pool
+
+    # ---------------------------------------------------------------- any other engine
+
+    async def _engine_run(self, writes: Sequence[Write]) -> Row | None:
+        try:
+            async with self._engine.execution_options(lmsauth_write=True).begin() as connection:
+                row: Row | None = None
+                for write in writes:
+                    result = await connection.execute(write.query.statement, write.params)
+                    found = result.first() if result.returns_rows else None
+                    row = None if found is None else tuple(found)
+                    if row is None and write.required:
+                        raise _Lost
+                return row
+        except _Lost:
+            return None
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            connection, self._sqlite = self._sqlite, None
+            if connection is not None:
+                await asyncio.get_running_loop().run_in_executor(thread, connection.close)
+            thread.shutdown(wait=True)
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
