@@ -119,11 +119,7 @@ def test_a_job_interrupted_too_often_fails_with_an_error_the_client_decodes(
     async def idle(self: Any) -> bool:
         return False
 
-    with monkeypatch.context() as paused:
-        paused.setattr(jobs.JobRunner, "run_one", idle)
-        job_id = post_query(client, token, "users", format="jsonl").json()["id"]
-
-    async def interrupted_three_times() -> None:
+    async def interrupted_three_times(job_id: str) -> None:
         db = Database(settings.resolved_database_url)
         try:
             async with db.session(write=True) as session:
@@ -135,7 +131,12 @@ def test_a_job_interrupted_too_often_fails_with_an_error_the_client_decodes(
         finally:
             await db.dispose()
 
-    run(interrupted_three_times())
+    # The job is made to look interrupted while the runner is still idle: with the runner back
+    # first, its next poll could finish the job before the test touched it.
+    with monkeypatch.context() as paused:
+        paused.setattr(jobs.JobRunner, "run_one", idle)
+        job_id = post_query(client, token, "users", format="jsonl").json()["id"]
+        run(interrupted_three_times(job_id))
     client.app.state.dap_runner.wake.set()
     job = wait_for(client, token, job_id)
     assert set(job) == {"id", "status", "expires_at", "error"}
