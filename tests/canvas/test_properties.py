@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -389,7 +390,9 @@ def test_token_endpoint_never_fails_and_changes_nothing_on_error(
         headers: dict[str, str | bytes] = {"content-type": content_type} if content_type else {}
         if authorization is not None:
             headers["authorization"] = authorization
+        started = time.monotonic()
         response = client.post("/login/oauth2/token", content=body, headers=headers)
+        took = time.monotonic() - started
         status = response.status_code
         assert status in (200, 400, 401), (status, response.text[:300])
         assert response.headers["content-type"] == "application/json"
@@ -399,7 +402,9 @@ def test_token_endpoint_never_fails_and_changes_nothing_on_error(
         if status == 200:
             assert data["token_type"] == "Bearer"
             assert isinstance(data["access_token"], str) and len(data["access_token"]) == 64
-            assert data["expires_in"] == 3600
+            # Canvas's expires_in counts from the response, the expiry from before the write: a
+            # request that stalled (a loaded CI machine's PostgreSQL once took 14 s) says less.
+            assert 3600 - took - 1 <= data["expires_in"] <= 3600, (data["expires_in"], took)
             assert set(data["user"]) == {"id", "name", "global_id", "effective_locale", "fake_student"}
             # Only refresh can succeed here (no live codes are offered): same rows, new digest.
             assert after.counts == before.counts
