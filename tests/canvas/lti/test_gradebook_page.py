@@ -56,6 +56,9 @@ def test_teachers_tas_and_admins_see_every_grade(client, world) -> None:
         assert f'<th scope="row">Second, Sue</th><td>{NONE}</td><td>15</td>' in html
         assert "Teacher, Tess" in html  # enrolled as a student too
         assert "Dropped" not in html and "Elsewhere" not in html
+        # One layout: the navigation marks Courses, and the page leads back to its course.
+        assert '<a href="/courses" aria-current="page">Courses</a>' in html
+        assert f'<a href="/courses/{world.courses["course"]}" id="course-link">' in html
         conforms(page, "GET", PATH)
 
 

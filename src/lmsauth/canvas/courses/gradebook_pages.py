@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from lmsauth.canvas import signed_in
 from lmsauth.canvas.api import CanvasApi
 from lmsauth.canvas.context import CanvasContext
+from lmsauth.canvas.courses import SECTION
 from lmsauth.canvas.courses.gradebook import Assignment, Submission
 from lmsauth.canvas.courses.gradebook_access import access, find_course, students
 from lmsauth.canvas.courses.gradebook_api import GradebookApi
@@ -71,6 +72,7 @@ class GradebookPage:
                 request,
                 who,
                 "gradebook.html",
+                section=SECTION,
                 course=course,
                 assignments=assignments,
                 rows=rows,

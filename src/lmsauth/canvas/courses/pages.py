@@ -26,7 +26,7 @@ from lmsauth.canvas import signed_in
 from lmsauth.canvas.access_tokens.seeding import find_user_id
 from lmsauth.canvas.admin import AdminError
 from lmsauth.canvas.context import PAGES, SHARED_PAGES, CanvasContext
-from lmsauth.canvas.courses import service
+from lmsauth.canvas.courses import SECTION, service
 from lmsauth.canvas.courses.gradebook_pages import gradebook_path
 from lmsauth.canvas.courses.models import ENROLLMENT_TYPES, Course
 from lmsauth.canvas.courses.service import CourseFilter, CourseInvalid, EnrollmentFilter, EnrollRefused
@@ -38,7 +38,6 @@ from lmsauth.core.errors import BadParameters
 from lmsauth.core.web import templates
 
 COURSE_PAGES = Path(__file__).parent / "pages"
-SECTION = "courses"
 MAX_LISTED = PageRequest(1, 1000)  # one page holds every course and person of a local server
 ROLES = tuple(ENROLLMENT_TYPES)  # teacher, student, ta, designer, observer
 PAGE_STATES = ("active", "invited")

@@ -38,6 +38,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from lmsauth.canvas import signed_in
 from lmsauth.canvas.context import PAGES, PEOPLE_PAGES, SHARED_PAGES, CanvasContext
 from lmsauth.canvas.courses.models import Course
+from lmsauth.canvas.courses.service import find_course  # the course pages' and APIs' own lookup
 from lmsauth.canvas.errors import bad_request, not_found
 from lmsauth.canvas.keys import lti
 from lmsauth.canvas.lti import messages
@@ -102,12 +103,6 @@ RETURN_DATA = b"lmsauth lti deep linking data"
 
 
 # ---------------------------------------------------------------------------- finding things
-
-
-async def find_course(session: AsyncSession, raw: str) -> Course | None:
-    course_id = row_id(local_id(int(raw))) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
-    course = await session.get(Course, course_id) if course_id is not None else None
-    return None if course is None or course.workflow_state == "deleted" else course
 
 
 def installed_in(course: Course) -> Any:
