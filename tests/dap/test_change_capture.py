@@ -10,7 +10,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from lmsauth.canvas.changes import ExportChange, changed_keys, installed_triggers, stamp_changes
+from lmsauth.canvas import changes
+from lmsauth.canvas.changes import (
+    ExportChange,
+    changed_keys,
+    installed_triggers,
+    stamp_changes,
+    stamp_some_changes,
+)
 from lmsauth.canvas.export import EXPORTED_TABLES
 from lmsauth.core import clock
 from lmsauth.core.db import Database
@@ -159,3 +166,39 @@ def test_a_change_that_commits_late_lands_in_the_next_window_not_in_none(setting
             await two.dispose()
 
     run(work())
+
+
+def test_a_backlog_is_stamped_in_short_transactions_each_later_than_the_last(settings, monkeypatch) -> None:
+    """A bulk load leaves many unstamped rows: the idle worker's stamping takes them a few
+    batches per transaction (on SQLite the write lock is free in between) and stamps them all,
+    each transaction's stamp later than the one before."""
+    monkeypatch.setattr(changes, "STAMP_BATCH", 2)
+    monkeypatch.setattr(changes, "STAMP_BATCHES_PER_TRANSACTION", 1)
+
+    async def work() -> tuple[list[bool], list[object]]:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.session(write=True) as session:
+                await stamp_changes(session, clock.now())  # whatever the fixtures logged
+                last = await session.scalar(select(func.coalesce(func.max(ExportChange.id), 0)))
+                session.add_all(ExportChange(table_name="users", row_key=key) for key in range(1, 6))
+            dones = []
+            for _ in range(3):
+                async with db.session(write=True) as session:
+                    dones.append(await stamp_some_changes(session, clock.now()))
+            async with db.session() as session:
+                stamps = list(
+                    await session.scalars(
+                        select(ExportChange.stamped_at)
+                        .where(ExportChange.id > last)
+                        .order_by(ExportChange.id)
+                    )
+                )
+            return dones, stamps
+        finally:
+            await db.dispose()
+
+    dones, stamps = run(work())
+    assert dones == [False, False, True]  # 2 + 2 + 1 rows
+    assert None not in stamps
+    assert stamps[0] == stamps[1] < stamps[2] == stamps[3] < stamps[4]

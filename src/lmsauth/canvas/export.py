@@ -31,6 +31,7 @@ from lmsauth.canvas.changes import (
     changed_keys,
     prune_changes,
     stamp_changes,
+    stamp_some_changes,
 )
 from lmsauth.canvas.courses.models import (
     COURSE_STATES,
@@ -53,6 +54,7 @@ __all__ = [
     "read_records",
     "read_rows",
     "stamp_changes",
+    "stamp_some_changes",
 ]
 
 JsonSchema = dict[str, Any]

@@ -42,6 +42,7 @@ from lmsauth.canvas.export import (
     read_changed_rows,
     read_rows,
     stamp_changes,
+    stamp_some_changes,
 )
 from lmsauth.core import clock, secrets
 from lmsauth.core.db import Database
@@ -207,12 +208,18 @@ class JobRunner:
 
     async def stamp(self) -> None:
         """Stamp the changes committed since the last stamp: an idle worker does it every
-        ``dap_job_poll_seconds``, so a change's time in the log is late by at most that."""
+        ``dap_job_poll_seconds``, so a change's time in the log is late by at most that. In
+        short transactions, so that a bulk load's million rows never hold the write lock long."""
         try:
-            async with self.db.session(write=True) as session:
-                await stamp_changes(session, clock.now())
+            await self.catch_up()
         except Exception:  # the database is away: the next poll tries again
             log.warning("stamping the change log failed", exc_info=True)
+
+    async def catch_up(self) -> None:
+        while True:
+            async with self.db.session(write=True) as session:
+                if await stamp_some_changes(session, clock.now()):
+                    return
 
     async def run_one(self) -> bool:
         """Claim and run the next job; False when there was none."""
@@ -300,6 +307,7 @@ class JobRunner:
             job = await self._held(session, job_id, claim)
             if job.at is not None:
                 return job
+        await self.catch_up()  # the backlog first, in short transactions: the last one is small
         async with self.db.session(write=True) as session:
             stamp = await stamp_changes(session, clock.now())
             kept_since, _ = await change_window(session)
@@ -402,7 +410,6 @@ class JobRunner:
             await self.store.remove_job(job_id)
             async with self.db.session(write=True) as session:
                 await session.execute(delete(DapJob).where(DapJob.id == job_id))
-        async with self.db.session(write=True) as session:
-            await stamp_changes(session, now)
+        await self.catch_up()
         async with self.db.session(write=True) as session:
             await prune_changes(session, now - self.retention)
