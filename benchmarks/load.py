@@ -304,6 +304,22 @@ def run_once(
     )
 
 
+def _profiler(name: str, server: procs.Server, cfg: Settings) -> subprocess.Popen[bytes] | None:
+    """With ``LMSAUTH_BENCH_PROFILE=DIR``: py-spy samples the server (200 Hz, on the load
+    generator's core) during the first measured run of each scenario, into ``DIR/NAME.txt``
+    (collapsed stacks; ``python -m benchmarks.profile_summary`` reads them). The profiled
+    run pays for py-spy, so a profiling run's figures are not the benchmark's."""
+    folder = os.environ.get("LMSAUTH_BENCH_PROFILE")
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    command = ["taskset", "-c", str(cfg.client_cpu), "py-spy", "record", "--nonblocking", "-r", "200"]
+    command += ["-d", str(max(1, int(cfg.duration) - 2)), "-f", "raw", "-o", f"{folder}/{name}.txt"]
+    return subprocess.Popen(
+        [*command, "-p", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
 def measure(
     name: str,
     server: procs.Server,
@@ -339,7 +355,10 @@ def measure(
         procs.wait_idle(server.pids())
         if not server.alive():
             raise BenchError(f"{name}: server died\n{server.log_tail()}")
+        profiler = _profiler(name, server, cfg) if rep == 1 else None
         run = run_once(req, cfg.duration, cfg, raw_dir / f"{name}.{rep}.txt", server, watch_db=watch_db)
+        if profiler is not None:
+            profiler.wait(timeout=60)
         result.runs.append(run)
         log(
             f"  {name} run {rep}: {run.rps:,.0f} req/s p50 {run.p50_ms} ms p99 {run.p99_ms} ms "
