@@ -4,8 +4,10 @@ write nothing, and a failed statement must roll its whole transaction back."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -148,3 +150,33 @@ async def test_the_engine_path_writes_the_same(db: Database, owner: tuple[int, i
     (row,) = await _tokens(db)
     assert row.token_digest == secrets.digest(first.access_token) and row.scopes == SCOPES
     assert row.expires_at is not None and row.expires_at.tzinfo is UTC
+
+
+async def test_a_fast_write_takes_its_turn_behind_the_orms_writers(
+    db: Database, owner: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: while an ORM write transaction holds the process's turn (the DAP worker
+    stamping the change log, say), a code exchange waits in that queue and touches SQLite only
+    after it, instead of sleeping in SQLite's busy handler (whose sleeps grow to 25 ms)."""
+    if db.writes.mode != "sqlite":
+        pytest.skip("the process's SQLite writer queue: the run without LMSAUTH_TEST_DATABASE_URL")
+    _, found = await _code(db, owner)
+    assert found.key is not None and found.grant is not None
+    started: list[str] = []
+    run = db.writes._sqlite_run
+
+    def recorded(steps: Any) -> Any:
+        started.append("sqlite")
+        return run(steps)
+
+    monkeypatch.setattr(db.writes, "_sqlite_run", recorded)
+    async with db.session(write=True) as session:
+        await session.execute(select(func.count()).select_from(AccessToken))
+        task = asyncio.create_task(
+            exchange.issue_from_code(db, found.key, found.grant, owner[0], replace_tokens=False)
+        )
+        for _ in range(5):
+            await asyncio.sleep(0.02)
+        assert not task.done() and started == []  # queued behind the session, SQLite untouched
+    issued = await asyncio.wait_for(task, 10)
+    assert issued is not None and started == ["sqlite"]

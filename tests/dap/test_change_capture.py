@@ -169,11 +169,10 @@ def test_a_change_that_commits_late_lands_in_the_next_window_not_in_none(setting
 
 
 def test_a_backlog_is_stamped_in_short_transactions_each_later_than_the_last(settings, monkeypatch) -> None:
-    """A bulk load leaves many unstamped rows: the idle worker's stamping takes them a few
-    batches per transaction (on SQLite the write lock is free in between) and stamps them all,
+    """A bulk load leaves many unstamped rows: the idle worker's stamping takes a short batch
+    of them per transaction (on SQLite the write lock is free in between) and stamps them all,
     each transaction's stamp later than the one before."""
-    monkeypatch.setattr(changes, "STAMP_BATCH", 2)
-    monkeypatch.setattr(changes, "STAMP_BATCHES_PER_TRANSACTION", 1)
+    monkeypatch.setattr(changes, "STAMP_CATCH_UP_ROWS", 2)
 
     async def work() -> tuple[list[bool], list[object]]:
         db = Database(settings.resolved_database_url)

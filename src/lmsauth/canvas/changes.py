@@ -37,7 +37,9 @@ from lmsauth.core.db import Base, UTCDateTime, lock_for_transaction
 
 STAMP_LOCK = "canvas.export_changes.stamp"
 STAMP_BATCH = 5_000
-STAMP_BATCHES_PER_TRANSACTION = 4  # ~20,000 rows, well under a second of the write lock
+# The idle worker's catch-up: one short batch per transaction (a few ms of SQLite's write lock,
+# which the token endpoint's writers queue behind: 5,000 rows at a time put 40 ms on their p99).
+STAMP_CATCH_UP_ROWS = 1_000
 TRIGGER_PREFIX = "lmsauth_capture_"
 
 
@@ -162,17 +164,20 @@ async def stamp_changes(session: AsyncSession, now: datetime) -> datetime:
 
 
 async def stamp_some_changes(session: AsyncSession, now: datetime) -> bool:
-    """Stamp at most ``STAMP_BATCHES_PER_TRANSACTION`` batches of the visible unstamped
-    changes; True when none is left. For catching up in short transactions: on SQLite a
-    transaction holds the one write lock, and stamping a bulk load of 1,000,000 rows in one
-    made every other writer wait past its 10 s (503s in the benchmark's RSS run). Rows left
-    over get a later stamp in the next transaction, which keeps every stamp later than the
-    ones before it; only a boundary needs ``stamp_changes``, with nothing left behind."""
-    _, done = await _stamp(session, now, max_batches=STAMP_BATCHES_PER_TRANSACTION)
+    """Stamp at most ``STAMP_CATCH_UP_ROWS`` of the visible unstamped changes; True when none
+    is left. For catching up in short transactions: on SQLite a transaction holds the one
+    write lock, and stamping a bulk load of 1,000,000 rows in one made every other writer wait
+    past its 10 s (503s in the benchmark's RSS run). Rows left over get a later stamp in the
+    next transaction, which keeps every stamp later than the ones before it; only a boundary
+    needs ``stamp_changes``, with nothing left behind."""
+    _, done = await _stamp(session, now, max_batches=1, batch_rows=STAMP_CATCH_UP_ROWS)
     return done
 
 
-async def _stamp(session: AsyncSession, now: datetime, *, max_batches: int | None) -> tuple[datetime, bool]:
+async def _stamp(
+    session: AsyncSession, now: datetime, *, max_batches: int | None, batch_rows: int | None = None
+) -> tuple[datetime, bool]:
+    rows = batch_rows or STAMP_BATCH
     await lock_for_transaction(session, STAMP_LOCK)
     state = await session.get(ExportChangeState, 1, with_for_update=True)
     if state is None:
@@ -185,7 +190,7 @@ async def _stamp(session: AsyncSession, now: datetime, *, max_batches: int | Non
     # (under the lock): a bulk load leaves millions of rows to stamp at once.
     batches, done = 0, False
     while max_batches is None or batches < max_batches:
-        batch = select(ExportChange.id).where(ExportChange.stamped_at.is_(None)).limit(STAMP_BATCH)
+        batch = select(ExportChange.id).where(ExportChange.stamped_at.is_(None)).limit(rows)
         result = await session.execute(
             update(ExportChange)
             .where(ExportChange.id.in_(batch.scalar_subquery()))
@@ -193,7 +198,7 @@ async def _stamp(session: AsyncSession, now: datetime, *, max_batches: int | Non
             .execution_options(synchronize_session=False)
         )
         batches += 1
-        if int(getattr(result, "rowcount", 0) or 0) < STAMP_BATCH:
+        if int(getattr(result, "rowcount", 0) or 0) < rows:
             done = True
             break
     state.last_stamp = stamp

@@ -161,8 +161,8 @@ class Database:
             self.engine.execution_options(lmsauth_write=True), expire_on_commit=False
         )
         self.reads = FastReader(url, self.engine, timeout=timeout)
-        self.writes = FastWriter(url, self.engine, timeout=timeout)
         self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self.writes = FastWriter(url, self.engine, timeout=timeout, turn=self._sqlite_turn)
 
     @asynccontextmanager
     async def session(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
