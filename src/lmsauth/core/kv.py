@@ -24,9 +24,9 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from lmsauth.core import clock
 
