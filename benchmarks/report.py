@@ -94,6 +94,16 @@ def _target(
     )
 
 
+def _half_rate_p99(lines: list[str], results: dict[str, Any], name: str, what: str, goal_ms: float) -> None:
+    """The p99 of ``name``'s run at half its peak rate, against ``goal_ms``."""
+    half = results.get(f"{name}-half")
+    p99 = float(half["p99_ms"]) if half and "p99_ms" in half else None
+    label = f"{what} p99 at half the peak rate"
+    if half:
+        label += f" (target {_n(half.get('target_rps'))}/s, achieved {_n(half.get('rps'))}/s)"
+    _target(lines, label, p99, goal_ms, "{:.2f} ms", below=True)
+
+
 def _issue13_targets(
     lines: list[str], results: dict[str, Any], raw_sign: float | None, oidc_jwt: float | None
 ) -> None:
@@ -119,12 +129,7 @@ def _issue13_targets(
                 share,
                 "{:.0%}",
             )
-            half = results.get(f"{key}-{short}-half")
-            p99 = float(half["p99_ms"]) if half and "p99_ms" in half else None
-            label = f"{key[1]} ({db}) p99 at half the peak rate"
-            if half:
-                label += f" (target {_n(half.get('target_rps'))}/s, achieved {_n(half.get('rps'))}/s)"
-            _target(lines, label, p99, 20, "{:.2f} ms", below=True)
+            _half_rate_p99(lines, results, f"{key}-{short}", f"{key[1]} ({db})", 20)
             if short == "sqlite":
                 _target(
                     lines,
@@ -372,12 +377,7 @@ def write(path: Path, everything: dict[str, Any], bench_dir: Path) -> None:
             n = key[1]
             rps = _rps(results, f"{key}-{short}")
             _target(lines, f"{n} ({db}) / constant-response floor", _ratio(rps, floor_get), 0.5, "{:.0%}")
-            half = results.get(f"{key}-{short}-half")
-            p99 = float(half["p99_ms"]) if half and "p99_ms" in half else None
-            label = f"{n} ({db}) p99 at half the peak rate"
-            if half:
-                label += f" (target {_n(half.get('target_rps'))}/s, achieved {_n(half.get('rps'))}/s)"
-            _target(lines, label, p99, 10, "{:.2f} ms", below=True)
+            _half_rate_p99(lines, results, f"{key}-{short}", f"{n} ({db})", 10)
             big = _rps(results, f"{key}-{short}-1m")
             _target(
                 lines, f"{n} ({db}) {large} live / {small} live, throughput", _ratio(big, rps), 0.9, "{:.0%}"
