@@ -43,7 +43,7 @@ class GradebookPage:
             if course is None:
                 return signed_in.page(
                     self.ctx, request, who, "message.html", 404, title="Page not found",
-                    message="There is no such course.",
+                    message="There is no such course.", section=SECTION,
                 )  # fmt: skip
             allowed = await access(session, course, who.user.id, who.is_admin)
             if not allowed.any:
