@@ -9,10 +9,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth.canvas import changes
 from lmsauth.canvas.changes import (
     ExportChange,
+    PendingChange,
     changed_keys,
     installed_triggers,
     stamp_changes,
@@ -41,11 +43,52 @@ def test_every_exported_table_has_its_triggers(settings) -> None:
 
 
 async def _logged(db: Database, table: str) -> list[int]:
+    """The keys logged for ``table``: the stamped ones, then those waiting for a stamp."""
+    keys: list[int] = []
     async with db.session() as session:
-        rows = await session.scalars(
-            select(ExportChange.row_key).where(ExportChange.table_name == table).order_by(ExportChange.id)
-        )
-        return list(rows)
+        for model in (ExportChange, PendingChange):
+            keys += await session.scalars(
+                select(model.row_key).where(model.table_name == table).order_by(model.id)
+            )
+    return keys
+
+
+async def _insert_account(session: AsyncSession, account_id: int) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO accounts (id, name, uuid, lti_context_id, created_at) "
+            "VALUES (:id, 'A', :uuid, :uuid, :now)"
+        ),
+        {"id": account_id, "uuid": f"u{account_id}", "now": clock.now().replace(tzinfo=None)},
+    )
+
+
+def test_a_writer_appends_to_the_pending_table_only(settings) -> None:
+    """A change is written where only its key is indexed; the stamped log (three indexes) is
+    written when it is stamped, and its rows come out of the pending table then."""
+
+    async def work() -> tuple[int, int, int, int]:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.session(write=True) as session:
+                await stamp_changes(session, clock.now())  # whatever the fixtures logged
+            async with db.session() as session:
+                before = await session.scalar(select(func.count()).select_from(ExportChange))
+            async with db.session(write=True) as session:
+                await _insert_account(session, 8)
+            async with db.session() as session:
+                written = await session.scalar(select(func.count()).select_from(ExportChange))
+                pending = await session.scalar(select(func.count()).select_from(PendingChange))
+            async with db.session(write=True) as session:
+                await stamp_changes(session, clock.now())
+            async with db.session() as session:
+                left = await session.scalar(select(func.count()).select_from(PendingChange))
+            assert before is not None and written is not None and pending is not None and left is not None
+            return written - before, pending, left, len(await _logged(db, "accounts"))
+        finally:
+            await db.dispose()
+
+    assert run(work()) == (0, 1, 0, 1)
 
 
 def test_inserts_updates_and_deletes_are_logged_and_rollbacks_are_not(settings) -> None:
@@ -53,13 +96,7 @@ def test_inserts_updates_and_deletes_are_logged_and_rollbacks_are_not(settings) 
         db = Database(settings.resolved_database_url)
         try:
             async with db.session(write=True) as session:
-                await session.execute(
-                    text(
-                        "INSERT INTO accounts (id, name, uuid, lti_context_id, created_at) "
-                        "VALUES (7, 'A', 'u7', 'c7', :now)"
-                    ),
-                    {"now": clock.now().replace(tzinfo=None)},
-                )
+                await _insert_account(session, 7)
             assert await _logged(db, "accounts") == [7]
             async with db.session(write=True) as session:
                 await session.execute(text("UPDATE accounts SET name = 'B' WHERE id = 7"))
@@ -91,6 +128,7 @@ def test_a_course_deleted_logs_the_enrollments_its_cascade_deletes(settings, dir
         try:
             async with db.session(write=True) as session:
                 await session.execute(text("DELETE FROM export_changes"))
+                await session.execute(text("DELETE FROM export_changes_pending"))
             async with db.session(write=True) as session:
                 await session.execute(text("DELETE FROM courses WHERE id = :id"), {"id": course})
             return await _logged(db, "courses"), sorted(await _logged(db, "enrollments"))
@@ -156,9 +194,7 @@ def test_a_change_that_commits_late_lands_in_the_next_window_not_in_none(setting
                         session, "accounts", boundary, later, after=None, limit=100
                     )
                 ]
-                unstamped = await session.scalar(
-                    select(func.count()).where(ExportChange.stamped_at.is_(None))
-                )
+                unstamped = await session.scalar(select(func.count()).select_from(PendingChange))
             assert second_window == [100]
             assert unstamped == 0
         finally:
@@ -180,7 +216,7 @@ def test_a_backlog_is_stamped_in_short_transactions_each_later_than_the_last(set
             async with db.session(write=True) as session:
                 await stamp_changes(session, clock.now())  # whatever the fixtures logged
                 last = await session.scalar(select(func.coalesce(func.max(ExportChange.id), 0)))
-                session.add_all(ExportChange(table_name="users", row_key=key) for key in range(1, 6))
+                session.add_all(PendingChange(table_name="users", row_key=key) for key in range(1, 6))
             dones = []
             for _ in range(3):
                 async with db.session(write=True) as session:

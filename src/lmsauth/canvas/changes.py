@@ -1,15 +1,16 @@
 """The change log of every table Canvas exports: which rows changed, and when that became known.
 
 Each exported table has database triggers (one definition per dialect, made here from the
-table's declaration in ``canvas.export`` and installed by the migration) that write a row to
-``export_changes`` in the same transaction as the insert, update or delete itself. A trigger,
-not an ORM event, because writers that bypass the ORM (raw-driver fast paths, ``lmsauth``
-commands, a DBA) change the same tables: the log can miss nothing that commits, and records
-nothing that rolls back.
+table's declaration in ``canvas.export`` and installed by the migrations) that write a row to
+``export_changes_pending`` in the same transaction as the insert, update or delete itself. A
+trigger, not an ORM event, because writers that bypass the ORM (raw-driver fast paths,
+``lmsauth`` commands, a DBA) change the same tables: the log can miss nothing that commits, and
+records nothing that rolls back.
 
-A change row is written unstamped. ``stamp_changes`` later gives every committed, unstamped row
-one time from ``core.clock``, under a lock every instance shares, and each stamp is later than
-every earlier one. Two reasons for stamping afterwards rather than in the trigger:
+A change is written unstamped, to the pending table. ``stamp_changes`` later moves every
+committed pending row into ``export_changes`` with one time from ``core.clock``, under a lock
+every instance shares, and each stamp is later than every earlier one. Two reasons for stamping
+afterwards rather than in the trigger:
 
 - On PostgreSQL, transactions commit in a different order than they start: a row written at
   10:00:00 may become visible after one written at 10:00:01 was already read. A stamp is given
@@ -17,6 +18,11 @@ every earlier one. Two reasons for stamping afterwards rather than in the trigge
   ``[since, until)`` read once every row up to ``until`` was stamped never loses a row.
 - The time is the server's ``core.clock``, which the emulator moves; a trigger sees only the
   database's own clock.
+
+Why two tables (migration 0012): the pending table has no index but its key, so the trigger's
+write inside every grant of the token endpoint is one append; the stamped log's three indexes
+are written once, when a row is stamped. With one table, each change wrote those three indexes
+in the grant's transaction and rewrote them when stamped (``benchmarks/ANALYSIS.md``).
 
 The log holds keys only: an incremental reads each changed row as it is now (a row gone is a
 delete), so a row that changed twice is sent once, with its latest state.
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, delete, func, select, text, update
+from sqlalchemy import BigInteger, Index, Integer, String, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -61,6 +67,16 @@ class ExportChange(Base):
     stamped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class PendingChange(Base):
+    """A change not stamped yet: what the triggers write, moved to ``ExportChange`` when stamped."""
+
+    __tablename__ = "export_changes_pending"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(64))
+    row_key: Mapped[int] = mapped_column(BigInteger)
+
+
 class ExportChangeState(Base):
     """One row: the latest stamp given, and since when the log is complete (``kept_since``).
 
@@ -86,29 +102,29 @@ class CapturedTable:
     watched: tuple[str, ...]
 
 
-def _sqlite_ddl(table: CapturedTable) -> list[str]:
+def _sqlite_ddl(table: CapturedTable, log: str) -> list[str]:
     prefix = f"{TRIGGER_PREFIX}{table.db_table}"
     # Names come from the declarations in canvas.export, never from a request.
-    record = f"INSERT INTO export_changes (table_name, row_key) VALUES ('{table.name}', {{row}}.{table.key});"  # noqa: S608
+    record = f"INSERT INTO {log} (table_name, row_key) VALUES ('{table.name}', {{row}}.{table.key});"  # noqa: S608
     changed = " OR ".join(f"OLD.{column} IS NOT NEW.{column}" for column in (table.key, *table.watched))
     return [
         f"CREATE TRIGGER {prefix}_insert AFTER INSERT ON {table.db_table} "
         f"BEGIN {record.format(row='NEW')} END",
         f"CREATE TRIGGER {prefix}_update AFTER UPDATE ON {table.db_table} WHEN {changed} "
         f"BEGIN {record.format(row='NEW')} "
-        f"INSERT INTO export_changes (table_name, row_key) SELECT '{table.name}', OLD.{table.key} "
+        f"INSERT INTO {log} (table_name, row_key) SELECT '{table.name}', OLD.{table.key} "
         f"WHERE OLD.{table.key} IS NOT NEW.{table.key}; END",
         f"CREATE TRIGGER {prefix}_delete AFTER DELETE ON {table.db_table} "
         f"BEGIN {record.format(row='OLD')} END",
     ]
 
 
-def _postgresql_ddl(table: CapturedTable) -> list[str]:
+def _postgresql_ddl(table: CapturedTable, log: str) -> list[str]:
     name = f"{TRIGGER_PREFIX}{table.db_table}"
     # As text: json has no equality operator, and every type here prints one way per value.
     old = ", ".join(f"OLD.{column}::text" for column in (table.key, *table.watched))
     new = ", ".join(f"NEW.{column}::text" for column in (table.key, *table.watched))
-    insert = "INSERT INTO export_changes (table_name, row_key) VALUES"
+    insert = f"INSERT INTO {log} (table_name, row_key) VALUES"
     return [
         f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
         "BEGIN\n"
@@ -131,16 +147,20 @@ def _postgresql_ddl(table: CapturedTable) -> list[str]:
     ]
 
 
-def capture_ddl(dialect: str, table: CapturedTable) -> list[str]:
-    """The statements that make ``table``'s change triggers on ``dialect`` (sqlite, postgresql).
+PENDING_LOG = "export_changes_pending"
+
+
+def capture_ddl(dialect: str, table: CapturedTable, log: str = PENDING_LOG) -> list[str]:
+    """The statements that make ``table``'s change triggers on ``dialect`` (sqlite, postgresql),
+    writing to the table ``log`` (a migration names the one its revision wrote to).
 
     An update is logged only when a watched (exported) column or the key changed, so that a
     change DAP does not show (a password hash, a token digest) is not sent as one.
     """
     if dialect == "postgresql":
-        return _postgresql_ddl(table)
+        return _postgresql_ddl(table, log)
     if dialect == "sqlite":
-        return _sqlite_ddl(table)
+        return _sqlite_ddl(table, log)
     raise ValueError(f"change capture has no triggers for {dialect}")
 
 
@@ -186,19 +206,14 @@ async def _stamp(
     stamp = now
     if state.last_stamp is not None and stamp <= state.last_stamp:
         stamp = state.last_stamp + timedelta(microseconds=1)
-    # In batches, each one statement well inside the backend timeout, all in this transaction
-    # (under the lock): a bulk load leaves millions of rows to stamp at once.
+    # In batches, each well inside the backend timeout, all in this transaction (under the
+    # lock): a bulk load leaves millions of rows to stamp at once.
+    move = _move_pending_postgresql if session.get_bind().dialect.name == "postgresql" else _move_pending
     batches, done = 0, False
     while max_batches is None or batches < max_batches:
-        batch = select(ExportChange.id).where(ExportChange.stamped_at.is_(None)).limit(rows)
-        result = await session.execute(
-            update(ExportChange)
-            .where(ExportChange.id.in_(batch.scalar_subquery()))
-            .values(stamped_at=stamp)
-            .execution_options(synchronize_session=False)
-        )
+        moved = await move(session, stamp, rows)
         batches += 1
-        if int(getattr(result, "rowcount", 0) or 0) < rows:
+        if moved < rows:
             done = True
             break
     state.last_stamp = stamp
@@ -206,6 +221,46 @@ async def _stamp(
         state.kept_since = stamp
     await session.flush()
     return stamp + timedelta(microseconds=1), done
+
+
+_STAMPED_AT = ExportChange.__table__.c.stamped_at
+
+
+def _moved_rows(rows: Any, stamp: datetime) -> Any:
+    return select(rows.c.table_name, rows.c.row_key, bindparam("stamp", stamp, type_=_STAMPED_AT.type))
+
+
+async def _move_pending(session: AsyncSession, stamp: datetime, rows: int) -> int:
+    """SQLite: the oldest ``rows`` pending changes into the log, stamped, in two statements
+    (SQLite has no DELETE ... RETURNING inside an INSERT). The writing session holds the
+    database's one write lock, so nothing commits between them."""
+    first = select(PendingChange.id).order_by(PendingChange.id).limit(rows).subquery()
+    last = await session.scalar(select(func.max(first.c.id)))
+    if last is None:
+        return 0
+    batch = select(PendingChange).where(PendingChange.id <= last).order_by(PendingChange.id).subquery()
+    result = await session.execute(
+        insert(ExportChange).from_select(["table_name", "row_key", "stamped_at"], _moved_rows(batch, stamp))
+    )
+    await session.execute(delete(PendingChange).where(PendingChange.id <= last))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _move_pending_postgresql(session: AsyncSession, stamp: datetime, rows: int) -> int:
+    """PostgreSQL: the delete and the insert in one statement, so one snapshot decides which
+    pending rows move: a row whose transaction commits meanwhile is neither moved nor deleted
+    (two statements under READ COMMITTED could delete it without having moved it)."""
+    batch = select(PendingChange.id).order_by(PendingChange.id).limit(rows).scalar_subquery()
+    taken = (
+        delete(PendingChange)
+        .where(PendingChange.id.in_(batch))
+        .returning(PendingChange.table_name, PendingChange.row_key)
+        .cte("taken")
+    )
+    result = await session.execute(
+        insert(ExportChange).from_select(["table_name", "row_key", "stamped_at"], _moved_rows(taken, stamp))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def change_window(session: AsyncSession) -> tuple[datetime | None, datetime | None]:

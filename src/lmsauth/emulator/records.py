@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lmsauth import models  # noqa: F401  (every table on Base.metadata, for the wipe)
-from lmsauth.canvas.changes import ExportChange
+from lmsauth.canvas.changes import ExportChange, PendingChange
 from lmsauth.canvas.models import (
     AccessToken,
     AuthorizationCode,
@@ -190,7 +190,7 @@ Snapshot = dict[str, list[dict[str, Any]]]
 
 # Rows that triggers write: a restore's inserts write them again (a reset is a change that
 # DAP's incrementals show), and copies of the old ones would collide with those by id.
-TRIGGER_WRITTEN = frozenset({ExportChange.__tablename__})
+TRIGGER_WRITTEN = frozenset({ExportChange.__tablename__, PendingChange.__tablename__})
 
 
 async def snapshot(session: AsyncSession) -> Snapshot:

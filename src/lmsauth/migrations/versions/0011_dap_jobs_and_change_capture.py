@@ -114,7 +114,7 @@ def upgrade() -> None:
     )
     dialect = op.get_bind().dialect.name
     for table in _captured():
-        for statement in capture_ddl(dialect, table):
+        for statement in capture_ddl(dialect, table, log="export_changes"):  # 0012 moved it
             op.execute(statement)
 
 
