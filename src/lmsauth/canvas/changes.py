@@ -37,15 +37,17 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, String, bindparam, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from lmsauth.core.db import Base, UTCDateTime, lock_for_transaction
+from lmsauth.core.db import Base, Database, UTCDateTime, hold_lock, lock_for_transaction
 
 STAMP_LOCK = "canvas.export_changes.stamp"
 STAMP_BATCH = 5_000
-# The idle worker's catch-up: one short batch per transaction (a few ms of SQLite's write lock,
-# which the token endpoint's writers queue behind: 5,000 rows at a time put 40 ms on their p99).
-STAMP_CATCH_UP_ROWS = 1_000
+# The idle worker's catch-up: one short batch per transaction, each one hand-off to SQLite's
+# writer thread, with the token endpoint's writers taking their turns in between. 1,000 rows
+# at a time put the refresh's p99 at half the peak rate at 30-42 ms (random keys in the log's
+# key index), 200 at 14-16 ms (benchmarks/ab/8-stamping-in-one-hand-off).
+STAMP_CATCH_UP_ROWS = 200
 TRIGGER_PREFIX = "lmsauth_capture_"
 
 
@@ -179,27 +181,31 @@ async def stamp_changes(session: AsyncSession, now: datetime) -> datetime:
     next window starting there (``since`` inclusive) holds exactly the changes that came after.
     Call it in a transaction of its own, committed before anything relies on the stamp.
     """
-    boundary, _ = await _stamp(session, now, max_batches=None)
+    boundary, _ = await session.run_sync(_stamp, now, max_batches=None)
     return boundary
 
 
-async def stamp_some_changes(session: AsyncSession, now: datetime) -> bool:
-    """Stamp at most ``STAMP_CATCH_UP_ROWS`` of the visible unstamped changes; True when none
-    is left. For catching up in short transactions: on SQLite a transaction holds the one
-    write lock, and stamping a bulk load of 1,000,000 rows in one made every other writer wait
-    past its 10 s (503s in the benchmark's RSS run). Rows left over get a later stamp in the
-    next transaction, which keeps every stamp later than the ones before it; only a boundary
-    needs ``stamp_changes``, with nothing left behind."""
-    _, done = await _stamp(session, now, max_batches=1, batch_rows=STAMP_CATCH_UP_ROWS)
-    return done
+async def stamp_some_changes(db: Database, now: datetime) -> bool:
+    """Stamp at most ``STAMP_CATCH_UP_ROWS`` of the visible unstamped changes, in a transaction
+    of its own; True when none is left. For catching up in short transactions: on SQLite a
+    transaction holds the one write lock, and stamping a bulk load of 1,000,000 rows in one
+    made every other writer wait past its 10 s (503s in the benchmark's RSS run). Rows left
+    over get a later stamp in the next transaction, which keeps every stamp later than the ones
+    before it; only a boundary needs ``stamp_changes``, with nothing left behind. On SQLite the
+    transaction is one hand-off to the writer's thread (``FastWriter.run_orm``)."""
+
+    def work(session: Session) -> bool:
+        return _stamp(session, now, max_batches=1, batch_rows=STAMP_CATCH_UP_ROWS)[1]
+
+    return await db.writes.run_orm(work)
 
 
-async def _stamp(
-    session: AsyncSession, now: datetime, *, max_batches: int | None, batch_rows: int | None = None
+def _stamp(
+    session: Session, now: datetime, *, max_batches: int | None, batch_rows: int | None = None
 ) -> tuple[datetime, bool]:
     rows = batch_rows or STAMP_BATCH
-    await lock_for_transaction(session, STAMP_LOCK)
-    state = await session.get(ExportChangeState, 1, with_for_update=True)
+    hold_lock(session, STAMP_LOCK)
+    state = session.get(ExportChangeState, 1, with_for_update=True)
     if state is None:
         state = ExportChangeState(id=1)
         session.add(state)
@@ -211,7 +217,7 @@ async def _stamp(
     move = _move_pending_postgresql if session.get_bind().dialect.name == "postgresql" else _move_pending
     batches, done = 0, False
     while max_batches is None or batches < max_batches:
-        moved = await move(session, stamp, rows)
+        moved = move(session, stamp, rows)
         batches += 1
         if moved < rows:
             done = True
@@ -219,7 +225,7 @@ async def _stamp(
     state.last_stamp = stamp
     if state.kept_since is None:
         state.kept_since = stamp
-    await session.flush()
+    session.flush()
     return stamp + timedelta(microseconds=1), done
 
 
@@ -230,23 +236,23 @@ def _moved_rows(rows: Any, stamp: datetime) -> Any:
     return select(rows.c.table_name, rows.c.row_key, bindparam("stamp", stamp, type_=_STAMPED_AT.type))
 
 
-async def _move_pending(session: AsyncSession, stamp: datetime, rows: int) -> int:
+def _move_pending(session: Session, stamp: datetime, rows: int) -> int:
     """SQLite: the oldest ``rows`` pending changes into the log, stamped, in two statements
     (SQLite has no DELETE ... RETURNING inside an INSERT). The writing session holds the
     database's one write lock, so nothing commits between them."""
     first = select(PendingChange.id).order_by(PendingChange.id).limit(rows).subquery()
-    last = await session.scalar(select(func.max(first.c.id)))
+    last = session.scalar(select(func.max(first.c.id)))
     if last is None:
         return 0
     batch = select(PendingChange).where(PendingChange.id <= last).order_by(PendingChange.id).subquery()
-    result = await session.execute(
+    result = session.execute(
         insert(ExportChange).from_select(["table_name", "row_key", "stamped_at"], _moved_rows(batch, stamp))
     )
-    await session.execute(delete(PendingChange).where(PendingChange.id <= last))
+    session.execute(delete(PendingChange).where(PendingChange.id <= last))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _move_pending_postgresql(session: AsyncSession, stamp: datetime, rows: int) -> int:
+def _move_pending_postgresql(session: Session, stamp: datetime, rows: int) -> int:
     """PostgreSQL: the delete and the insert in one statement, so one snapshot decides which
     pending rows move: a row whose transaction commits meanwhile is neither moved nor deleted
     (two statements under READ COMMITTED could delete it without having moved it)."""
@@ -257,7 +263,7 @@ async def _move_pending_postgresql(session: AsyncSession, stamp: datetime, rows:
         .returning(PendingChange.table_name, PendingChange.row_key)
         .cte("taken")
     )
-    result = await session.execute(
+    result = session.execute(
         insert(ExportChange).from_select(["table_name", "row_key", "stamped_at"], _moved_rows(taken, stamp))
     )
     return int(getattr(result, "rowcount", 0) or 0)

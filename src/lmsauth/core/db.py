@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
@@ -114,10 +114,21 @@ async def lock_for_transaction(session: AsyncSession, name: str) -> None:
     PostgreSQL: a transaction-level advisory lock. SQLite: a writing session already holds the
     database's one write lock (``Database.session(write=True)``), which is all there is.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    number = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": number})
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_ADVISORY_LOCK, {"number": _lock_number(name)})
+
+
+def hold_lock(session: Session, name: str) -> None:
+    """``lock_for_transaction`` for a synchronous session (``FastWriter.run_orm``'s work)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_ADVISORY_LOCK, {"number": _lock_number(name)})
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:number)")
+
+
+def _lock_number(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 MAX_ROW_ID = 2**31 - 1  # Integer primary keys are int4 on PostgreSQL

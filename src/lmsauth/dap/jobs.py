@@ -216,10 +216,8 @@ class JobRunner:
             log.warning("stamping the change log failed", exc_info=True)
 
     async def catch_up(self) -> None:
-        while True:
-            async with self.db.session(write=True) as session:
-                if await stamp_some_changes(session, clock.now()):
-                    return
+        while not await stamp_some_changes(self.db, clock.now()):
+            pass  # one short transaction per batch, until none is left
 
     async def run_one(self) -> bool:
         """Claim and run the next job; False when there was none."""
