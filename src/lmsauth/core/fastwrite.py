@@ -23,9 +23,9 @@ so a value is stored exactly as the ORM stores it) and only the execution is han
 ``run_orm`` gives background writers of several statements (the DAP worker's stamping) the
 same single hand-off on SQLite: their work, written once with a synchronous ORM ``Session``,
 runs whole in the writer's thread on its connection. Through an ``AsyncSession`` each statement
-is a hand-off, and the write lock was held across the event loop's turns between them: with the
-idle worker stamping every 2 s, the refresh's p99 at half the peak rate was 38-44 ms, and 8 ms
-with the worker parked (``benchmarks/ab/8-stamping-in-one-hand-off``).
+is a hand-off, and SQLite's write lock stays held across the event loop's turns between them;
+here a transaction holds it for its own work only (``benchmarks/ab/8-stamping-in-one-hand-off``:
+what brought the refresh's tail under 20 ms there was the stamping's smaller batches).
 
 Every statement is a plain INSERT or UPDATE on the real tables (triggers fire as for the ORM),
 and ``run`` returns only after the transaction has committed.
@@ -54,6 +54,7 @@ from lmsauth.core.fastread import driver_mode, open_asyncpg_pool, pooled
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+A = TypeVar("A")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # as core.db's connections (SQLITE_WRITE_WAIT_SECONDS)
 
 
@@ -152,11 +153,7 @@ class FastWriter:
         written when a ``required`` write returned no row."""
         steps = [(*write.query.values(self._dialect, write.params), write.required) for write in writes]
         if self.mode == "sqlite":
-            loop = asyncio.get_running_loop()
-            if self._thread is None:
-                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmsauth-sqlite-writer")
-            async with self._turn():
-                return await loop.run_in_executor(self._thread, self._sqlite_run, steps)
+            return await self._in_writer_thread(self._sqlite_run, steps)
         if self.mode == "asyncpg":
             return await self._asyncpg_run(steps)
         return await self._engine_run(writes)
@@ -166,22 +163,29 @@ class FastWriter:
         if ``work`` raises). SQLite: in the writer's thread, on its connection, one hand-off in
         the process's turn. Elsewhere: an ``AsyncSession``'s ``run_sync``."""
         if self.mode == "sqlite":
-            loop = asyncio.get_running_loop()
-            if self._thread is None:
-                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmsauth-sqlite-writer")
-            async with self._turn():
-                return await loop.run_in_executor(self._thread, self._sqlite_orm_run, work)
+            return await self._in_writer_thread(self._sqlite_orm_run, work)
         engine = self._engine.execution_options(lmsauth_write=True)
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
             return await session.run_sync(work)
 
     # ---------------------------------------------------------------- SQLite, in its thread
 
-    def _sqlite_orm_run(self, work: Callable[[Session], T]) -> T:
+    async def _in_writer_thread(self, call: Callable[[A], T], argument: A) -> T:
+        """``call(argument)`` in the one writer thread, in the process's turn among its writers."""
+        loop = asyncio.get_running_loop()
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmsauth-sqlite-writer")
+        async with self._turn():
+            return await loop.run_in_executor(self._thread, call, argument)
+
+    def _connection(self) -> sqlite3.Connection:
         if self._sqlite is None:
             self._sqlite = self._open_sqlite()
+        return self._sqlite
+
+    def _sqlite_orm_run(self, work: Callable[[Session], T]) -> T:
         if self._sqlite_orm is None:
-            connection = self._sqlite
+            connection = self._connection()
             # An engine over this thread's one connection (StaticPool hands the same one out);
             # the connection is in autocommit mode, so the engine begins as core.db's writers do.
             self._sqlite_orm = create_engine("sqlite://", creator=lambda: connection, poolclass=StaticPool)
@@ -191,9 +195,7 @@ class FastWriter:
 
     def _sqlite_run(self, steps: Sequence[tuple[str, list[Any], bool]]) -> Row | None:
         try:
-            if self._sqlite is None:
-                self._sqlite = self._open_sqlite()
-            connection = self._sqlite
+            connection = self._connection()
             connection.execute("BEGIN IMMEDIATE")
             try:
                 row: Row | None = None
