@@ -8,12 +8,20 @@ reads, the statements are written with SQLAlchemy Core on the project's models (
 per dialect, each bind value converted by SQLAlchemy's own bind processor for its column type,
 so a value is stored exactly as the ORM stores it) and only the execution is hand-written:
 
-- SQLite: one ``sqlite3`` connection owned by one dedicated thread; a whole transaction
-  (``BEGIN IMMEDIATE`` ... ``COMMIT``) is one hand-off to that thread, taken in this process's
-  turn with the ORM's writers (``core.db``'s queue, first come first served), so the two never
-  meet in SQLite's busy handler, whose growing sleeps (1, 2, 5 ... 25 ms) put 39-147 ms on the
-  refresh's p99 while the DAP worker stamped the change log. Other processes on the same file
-  still meet it there (``busy_timeout``, as long as ``core.db``'s).
+- SQLite: a whole transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``) is taken in this
+  process's turn with the ORM's writers (``core.db``'s queue, first come first served), so the
+  two never meet in SQLite's busy handler, whose growing sleeps (1, 2, 5 ... 25 ms) put
+  39-147 ms on the refresh's p99 while the DAP worker stamped the change log. In its turn the
+  transaction runs right in the event loop's thread, as ``core.fastread``'s reads do: with
+  the turn held and WAL's commits unsynced it is tens of microseconds of CPU, where the
+  hand-off to a thread and back cost ~105 us per grant (``benchmarks/ab/9-sqlite-writes-inline``).
+  Only when the write lock is held elsewhere (another process on the same file, found at once:
+  that connection never waits) does the transaction go to the one writer thread, to wait in
+  SQLite's busy handler there (``busy_timeout``, as long as ``core.db``'s) without blocking
+  the loop. The loop's connection never checkpoints on commit, which would block the loop for
+  the checkpoint's copying and fsyncs (4-24 ms here): every ``SQLITE_CHECKPOINT_EVERY`` of its
+  commits a passive checkpoint runs in the writer thread, in the writers' turn, so that it
+  completes and the WAL starts over.
 - PostgreSQL: a small asyncpg pool (prepared statements, cached per connection). A single
   write is one autocommit statement, one round trip; several are one transaction. A
   connection given back inside a transaction (a cancelled request) is rolled back on release.
@@ -35,7 +43,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
@@ -56,6 +66,10 @@ Row = tuple[Any, ...]
 T = TypeVar("T")
 A = TypeVar("A")
 SQLITE_BUSY_TIMEOUT_MS = 10_000  # as core.db's connections (SQLITE_WRITE_WAIT_SECONDS)
+# Commits on the loop's connection between two checkpoints: a refresh writes ~5 WAL pages and a
+# code exchange ~10, so about SQLite's own default of a checkpoint every 1,000 pages.
+SQLITE_CHECKPOINT_EVERY = 100
+log = logging.getLogger(__name__)
 
 
 class WriteQuery:
@@ -113,6 +127,10 @@ class _Lost(Exception):
     """A required write returned no row: roll back."""
 
 
+class _LockedElsewhere(Exception):
+    """SQLite's write lock is held by another connection: wait for it in the writer thread."""
+
+
 async def _rollback_leftover(connection: asyncpg.Connection) -> None:
     """On release: nothing to reset unless a cancelled request left a transaction open."""
     if connection.is_in_transaction():
@@ -136,7 +154,11 @@ class FastWriter:
         self._turn = turn  # SQLite: the process's turn among its writers
         self.mode, self._dialect = driver_mode(self._url, engine)
         self._thread: ThreadPoolExecutor | None = None
-        self._sqlite: sqlite3.Connection | None = None
+        self._sqlite: sqlite3.Connection | None = None  # the writer thread's
+        self._sqlite_here: sqlite3.Connection | None = None  # the event loop's
+        self._here = threading.Lock()  # one transaction at a time on the loop's connection
+        self._commits_here = 0
+        self._checkpoint: asyncio.Task[None] | None = None
         self._sqlite_orm: Engine | None = None
         self._pool: asyncpg.Pool | None = None
         self._pool_lock = asyncio.Lock()
@@ -153,7 +175,11 @@ class FastWriter:
         written when a ``required`` write returned no row."""
         steps = [(*write.query.values(self._dialect, write.params), write.required) for write in writes]
         if self.mode == "sqlite":
-            return await self._in_writer_thread(self._sqlite_run, steps)
+            async with self._turn():
+                try:
+                    return self._sqlite_run_here(steps)
+                except _LockedElsewhere:
+                    return await self._in_writer_thread(self._sqlite_run, steps)
         if self.mode == "asyncpg":
             return await self._asyncpg_run(steps)
         return await self._engine_run(writes)
@@ -163,7 +189,8 @@ class FastWriter:
         if ``work`` raises). SQLite: in the writer's thread, on its connection, one hand-off in
         the process's turn. Elsewhere: an ``AsyncSession``'s ``run_sync``."""
         if self.mode == "sqlite":
-            return await self._in_writer_thread(self._sqlite_orm_run, work)
+            async with self._turn():
+                return await self._in_writer_thread(self._sqlite_orm_run, work)
         engine = self._engine.execution_options(lmsauth_write=True)
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
             return await session.run_sync(work)
@@ -171,12 +198,54 @@ class FastWriter:
     # ---------------------------------------------------------------- SQLite, in its thread
 
     async def _in_writer_thread(self, call: Callable[[A], T], argument: A) -> T:
-        """``call(argument)`` in the one writer thread, in the process's turn among its writers."""
+        """``call(argument)`` in the one writer thread (the caller holds the writers' turn)."""
         loop = asyncio.get_running_loop()
         if self._thread is None:
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lmsauth-sqlite-writer")
-        async with self._turn():
-            return await loop.run_in_executor(self._thread, call, argument)
+        return await loop.run_in_executor(self._thread, call, argument)
+
+    def _sqlite_run_here(self, steps: Sequence[tuple[str, list[Any], bool]]) -> Row | None:
+        """The transaction on the event loop's connection, or ``_LockedElsewhere`` before
+        anything is written. The lock also sends a second thread's event loop (a test client's)
+        to the writer thread rather than into this connection's open transaction."""
+        if not self._here.acquire(blocking=False):
+            raise _LockedElsewhere
+        try:
+            if self._sqlite_here is None:
+                self._sqlite_here = self._open_sqlite(here=True)
+            try:
+                self._sqlite_here.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                    raise _LockedElsewhere from error
+                raise exc.OperationalError(steps[0][0], steps[0][1], error) from error
+            row = self._sqlite_transaction(self._sqlite_here, steps)
+        finally:
+            self._here.release()
+        self._commits_here += 1
+        if self._commits_here >= SQLITE_CHECKPOINT_EVERY and not self._checkpoint_pending():
+            self._commits_here = 0
+            self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_in_turn())
+        return row
+
+    def _checkpoint_pending(self) -> bool:
+        """Whether a checkpoint is due to run (not one left behind by a closed event loop, such
+        as a finished test client's)."""
+        task = self._checkpoint
+        return task is not None and not task.done() and not task.get_loop().is_closed()
+
+    async def _checkpoint_in_turn(self) -> None:
+        """A passive checkpoint in the writer thread, no writer of this process running, so it
+        copies the whole WAL back and the next write starts the WAL over; it never waits for
+        another process (``PASSIVE``), and a failure is logged, the next one due
+        ``SQLITE_CHECKPOINT_EVERY`` commits on."""
+        try:
+            async with self._turn():
+                await self._in_writer_thread(_checkpoint, self._connection)
+        except Exception:
+            log.exception("SQLite WAL checkpoint failed")
+        finally:
+            self._checkpoint = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._sqlite is None:
@@ -194,31 +263,47 @@ class FastWriter:
             return work(session)
 
     def _sqlite_run(self, steps: Sequence[tuple[str, list[Any], bool]]) -> Row | None:
+        """The transaction in the writer thread, waiting for the write lock up to ``busy_timeout``."""
         try:
             connection = self._connection()
             connection.execute("BEGIN IMMEDIATE")
-            try:
-                row: Row | None = None
-                for sql, values, required in steps:
-                    rows = connection.execute(sql, values).fetchall()
-                    row = tuple(rows[0]) if rows else None
-                    if row is None and required:
-                        connection.execute("ROLLBACK")
-                        return None
-                connection.execute("COMMIT")
-                return row
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
         except sqlite3.OperationalError as error:  # locked past busy_timeout, file gone
             raise exc.OperationalError(steps[0][0], steps[0][1], error) from error
+        return self._sqlite_transaction(connection, steps)
 
-    def _open_sqlite(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self._url.database or "", isolation_level=None, cached_statements=64)
-        connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    @staticmethod
+    def _sqlite_transaction(
+        connection: sqlite3.Connection, steps: Sequence[tuple[str, list[Any], bool]]
+    ) -> Row | None:
+        """The steps and the commit of a transaction ``BEGIN IMMEDIATE`` has opened."""
+        try:
+            row: Row | None = None
+            for sql, values, required in steps:
+                rows = connection.execute(sql, values).fetchall()
+                row = tuple(rows[0]) if rows else None
+                if row is None and required:
+                    connection.execute("ROLLBACK")
+                    return None
+            connection.execute("COMMIT")
+            return row
+        except BaseException as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError):  # the file gone, the disk full
+                raise exc.OperationalError(steps[0][0], steps[0][1], error) from error
+            raise
+
+    def _open_sqlite(self, *, here: bool = False) -> sqlite3.Connection:
+        """The writer thread's connection, or (``here``) the event loop's: that one never
+        waits for the lock (``busy_timeout`` 0) and never checkpoints on commit."""
+        connection = sqlite3.connect(
+            self._url.database or "", isolation_level=None, cached_statements=64, check_same_thread=not here
+        )
+        connection.execute(f"PRAGMA busy_timeout={0 if here else SQLITE_BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA foreign_keys=ON")
         connection.execute("PRAGMA synchronous=NORMAL")
+        if here:
+            connection.execute("PRAGMA wal_autocheckpoint=0")
         return connection
 
     # ---------------------------------------------------------------- PostgreSQL
@@ -265,6 +350,12 @@ class FastWriter:
             return None
 
     async def close(self) -> None:
+        if self._checkpoint is not None and self._checkpoint.get_loop() is asyncio.get_running_loop():
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint
+        if self._sqlite_here is not None:
+            connection_here, self._sqlite_here = self._sqlite_here, None
+            connection_here.close()
         if self._thread is not None:
             thread, self._thread = self._thread, None
             connection, self._sqlite = self._sqlite, None
@@ -275,3 +366,7 @@ class FastWriter:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+def _checkpoint(connection: Callable[[], sqlite3.Connection]) -> None:
+    connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
