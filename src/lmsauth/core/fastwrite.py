@@ -195,7 +195,7 @@ class FastWriter:
         async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
             return await session.run_sync(work)
 
-    # ---------------------------------------------------------------- SQLite, in its thread
+    # ---------------------------------------------------------------- SQLite: loop and writer thread
 
     async def _in_writer_thread(self, call: Callable[[A], T], argument: A) -> T:
         """``call(argument)`` in the one writer thread (the caller holds the writers' turn)."""
@@ -218,7 +218,7 @@ class FastWriter:
             except sqlite3.OperationalError as error:
                 if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
                     raise _LockedElsewhere from error
-                raise exc.OperationalError(steps[0][0], steps[0][1], error) from error
+                raise _sqlite_error(steps, error) from error
             row = self._sqlite_transaction(self._sqlite_here, steps)
         finally:
             self._here.release()
@@ -268,7 +268,7 @@ class FastWriter:
             connection = self._connection()
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:  # locked past busy_timeout, file gone
-            raise exc.OperationalError(steps[0][0], steps[0][1], error) from error
+            raise _sqlite_error(steps, error) from error
         return self._sqlite_transaction(connection, steps)
 
     @staticmethod
@@ -290,7 +290,7 @@ class FastWriter:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             if isinstance(error, sqlite3.OperationalError):  # the file gone, the disk full
-                raise exc.OperationalError(steps[0][0], steps[0][1], error) from error
+                raise _sqlite_error(steps, error) from error
             raise
 
     def _open_sqlite(self, *, here: bool = False) -> sqlite3.Connection:
@@ -370,3 +370,10 @@ class FastWriter:
 
 def _checkpoint(connection: Callable[[], sqlite3.Connection]) -> None:
     connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _sqlite_error(
+    steps: Sequence[tuple[str, list[Any], bool]], error: sqlite3.OperationalError
+) -> exc.OperationalError:
+    """SQLite's error as SQLAlchemy's, which the app answers as an outage (503)."""
+    return exc.OperationalError(steps[0][0], steps[0][1], error)
