@@ -93,3 +93,50 @@ async def test_a_failed_writer_gives_up_its_turn(settings: Settings) -> None:
             await session.execute(text("SELECT 1"))
     finally:
         await db.dispose()
+
+
+async def test_a_writer_arriving_as_the_turn_passes_on_queues_and_is_still_bounded(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The turn is taken without a timer only when it is free and no one is queued. Right after
+    a release the lock is free, but the writer it woke has not run yet: a newcomer then must
+    queue behind that one, its wait bounded as any other."""
+    db = _sqlite(settings)
+    monkeypatch.setattr(db_module, "SQLITE_WRITE_WAIT_SECONDS", 0.2)
+    first_holds = asyncio.Event()
+    release_first = asyncio.Event()
+    release_second = asyncio.Event()
+    order: list[str] = []
+
+    async def first() -> None:
+        async with db._sqlite_turn():
+            first_holds.set()
+            await release_first.wait()
+        # The turn has just passed to `second`, which has not run yet.
+        with pytest.raises(TimeoutError):
+            async with db._sqlite_turn():
+                order.append("newcomer")
+
+    async def second() -> None:
+        async with db._sqlite_turn():
+            order.append("second")
+            await release_second.wait()
+
+    try:
+        async with asyncio.timeout(5):  # an unbounded wait fails here instead of hanging
+            one = asyncio.create_task(first())
+            await first_holds.wait()
+            two = asyncio.create_task(second())
+            await asyncio.sleep(0.01)  # `second` is queued
+            release_first.set()
+            await one
+            assert order == ["second"]
+            release_second.set()
+            await two
+            async with db._sqlite_turn():  # free again, and taken at once
+                order.append("last")
+        assert order == ["second", "last"]
+    finally:
+        release_first.set()
+        release_second.set()
+        await db.dispose()

@@ -9,17 +9,19 @@ import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects import sqlite
 
 from lmsauth.canvas import exchange
 from lmsauth.canvas.models import AccessToken, AuthorizationCode, DeveloperKey, User, local_id
 from lmsauth.canvas.tokens import ACCESS_TOKEN_LIFETIME, issue_code
 from lmsauth.core import clock, fastwrite, secrets
-from lmsauth.core.db import Database
+from lmsauth.core.db import Database, UTCDateTime
 from lmsauth.core.fastwrite import FastWriter, Write, WriteQuery
 from lmsauth.settings import Settings
 from tests.conftest import Directory
@@ -275,3 +277,28 @@ async def test_the_event_loops_commits_are_checkpointed_so_the_wal_starts_over(
     await renames(every * 6)
     await asyncio.sleep(0.1)
     assert _size(wal) < 2.5 * one_round, (_size(wal), one_round)
+
+
+def test_sqlite_datetimes_are_bound_as_the_orm_binds_them() -> None:
+    """``_sqlite_utc_text`` stands in for UTCDateTime's two chained processors on SQLite: the
+    same text for every value (any zone, no microseconds, the first and last years), and a
+    naive value refused as the ORM refuses it."""
+    dialect = sqlite.dialect()
+    orm = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    ours = fastwrite._bind_processor(AccessToken.__table__.c.created_at.type, dialect)
+    assert orm is not None and ours is fastwrite._sqlite_utc_text
+    values = [
+        clock.now(),
+        datetime(2026, 12, 4, 15, 0, 0, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 30, 0, 5, tzinfo=ZoneInfo("Europe/Berlin")),
+        datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=ZoneInfo("UTC")),
+    ]
+    for value in values:
+        assert ours(value) == orm(value), value
+    with pytest.raises(ValueError, match="naive"):
+        orm(datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 1, 1))

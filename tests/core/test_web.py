@@ -18,7 +18,7 @@ from lmsauth.app import create_app
 from lmsauth.commons.app import create_commons_app
 from lmsauth.core.edge import Edge
 from lmsauth.core.errors import BadParameters
-from lmsauth.core.web import MAX_PARAM_LENGTH, MAX_PARAMS, Params, read_params
+from lmsauth.core.web import MAX_PARAM_LENGTH, MAX_PARAMS, ORJSONResponse, Params, read_params
 from lmsauth.settings import Settings
 
 # ---------------------------------------------------------------- Params
@@ -192,6 +192,29 @@ def test_too_many_form_fields() -> None:
     with pytest.raises(BadParameters) as caught:
         read(make_request("POST", body=body, content_type=FORM))
     assert caught.value.message == "too many parameters"
+
+
+# ---------------------------------------------------------------- ORJSONResponse
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {  # a token endpoint's answer, the user's name not ASCII
+            "access_token": "1~" + "a" * 64,
+            "token_type": "Bearer",
+            "user": {"id": 1, "name": "Zoë 李 \u2028", "global_id": "10000000000001", "locale": "en"},
+            "canvas_region": "unknown",
+            "refresh_token": None,
+            "expires_in": 3600,
+        },
+        {"tables": ["accounts", "users"], "empty": {}, "flags": [True, False, None], "big": 2**62},
+        [{"quote": '"\\/\n\t\x00', "emoji": "\U0001f600"}],
+    ],
+)
+def test_orjson_answers_the_bytes_starlette_would(body: Any) -> None:
+    """The hot paths answer with ``ORJSONResponse``: the same bytes as ``JSONResponse``."""
+    assert ORJSONResponse(body).body == JSONResponse(body).body
 
 
 # ---------------------------------------------------------------- middleware

@@ -39,7 +39,7 @@ from lmsauth.canvas.people import usable_user
 from lmsauth.canvas.redirects import OUT_OF_BAND, final_redirect, redirect_uri_allowed
 from lmsauth.core import clock, metrics, secrets
 from lmsauth.core.errors import BadParameters, WireError
-from lmsauth.core.web import Params, client_ip, read_params
+from lmsauth.core.web import ORJSONResponse, Params, client_ip, read_params
 
 AUTH_PATH = "/login/oauth2/auth"
 # The consent page's CSRF token, a member of the pending request it was rendered for.
@@ -379,7 +379,7 @@ class OAuth2Provider:
             # Spec 5.6, the asymmetric variant first: the key is named by the assertion alone.
             issued = await client_assertion.grant(self.ctx, request, params)
             metrics.token_issued("canvas_token_client_credentials")
-            return JSONResponse(issued, headers=NO_STORE)
+            return ORJSONResponse(issued, headers=NO_STORE)
         gate = ClientGate(self.ctx.limits, request, credentials)
         gate.check_address()
         if grant_type == "client_credentials":
@@ -402,7 +402,7 @@ class OAuth2Provider:
                 self.ctx.keyring, self.ctx.settings.public_url, key, owner, params
             )
         metrics.token_issued("canvas_token_client_credentials")
-        return JSONResponse(issued, headers=NO_STORE)
+        return ORJSONResponse(issued, headers=NO_STORE)
 
     async def _strict_refresh(
         self, params: Params, credentials: ClientCredentials, gate: ClientGate
@@ -433,7 +433,7 @@ class OAuth2Provider:
         if isinstance(result, WireError):
             raise (await gate.failed(result)) if secret_exempt else result
         metrics.token_issued(f"canvas_token_{grant_type}")
-        return JSONResponse(result, headers=NO_STORE)
+        return ORJSONResponse(result, headers=NO_STORE)
 
     async def _exchange(
         self, grant_type: str, params: Params, credentials: ClientCredentials, gate: ClientGate

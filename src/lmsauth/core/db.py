@@ -160,6 +160,35 @@ async def sync_id_sequence(session: AsyncSession, table: str) -> None:
     )
 
 
+class _WritersTurn:
+    """``Database._sqlite_turn`` for one event loop: an ``asyncio.Lock`` whose wait is bounded
+    by ``SQLITE_WRITE_WAIT_SECONDS``. The bound's timer (``asyncio.timeout``, ~8 us of CPU to
+    arm and cancel here, where a whole grant's write is ~100 us) is armed only when the writer
+    may wait: when the lock is held or another writer is queued for it (one woken by a release
+    holds no lock yet, and ``Lock.acquire`` would queue a newcomer behind it)."""
+
+    __slots__ = ("_lock", "_queued", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = asyncio.Lock()
+        self._queued = 0
+
+    async def __aenter__(self) -> None:
+        if not self._queued and not self._lock.locked():
+            await self._lock.acquire()  # free, no one queued: taken without suspending
+            return
+        self._queued += 1
+        try:
+            async with asyncio.timeout(SQLITE_WRITE_WAIT_SECONDS):
+                await self._lock.acquire()
+        finally:
+            self._queued -= 1
+
+    async def __aexit__(self, *_: object) -> None:
+        self._lock.release()
+
+
 class Database:
     """An engine and its session factory; one per process."""
 
@@ -172,7 +201,7 @@ class Database:
             self.engine.execution_options(lmsauth_write=True), expire_on_commit=False
         )
         self.reads = FastReader(url, self.engine, timeout=timeout)
-        self._writers: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._writers: _WritersTurn | None = None
         self.writes = FastWriter(url, self.engine, timeout=timeout, turn=self._sqlite_turn)
 
     @asynccontextmanager
@@ -190,8 +219,7 @@ class Database:
         async with factory() as session, session.begin():
             yield session
 
-    @asynccontextmanager
-    async def _sqlite_turn(self) -> AsyncIterator[None]:
+    def _sqlite_turn(self) -> _WritersTurn:
         """This process's writers take SQLite's one write lock in turn, first come first
         served, waiting on an ``asyncio.Lock`` rather than each in its own driver thread inside
         SQLite's busy handler, which polls with sleeps of up to 100 ms, favours no one, and
@@ -200,15 +228,9 @@ class Database:
         SQLite's busy handler. The wait is bounded like the busy handler's (10 s): past it the
         request fails as an outage (503)."""
         loop = asyncio.get_running_loop()
-        if self._writers is None or self._writers[0] is not loop:  # a lock belongs to one loop
-            self._writers = (loop, asyncio.Lock())
-        writers = self._writers[1]
-        async with asyncio.timeout(SQLITE_WRITE_WAIT_SECONDS):
-            await writers.acquire()
-        try:
-            yield
-        finally:
-            writers.release()
+        if self._writers is None or self._writers.loop is not loop:  # a lock belongs to one loop
+            self._writers = _WritersTurn(loop)
+        return self._writers
 
     async def ping(self) -> None:
         """Return when the database answers a query (``/readyz``)."""
