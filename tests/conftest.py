@@ -52,6 +52,19 @@ TEST_DATABASE_URL = os.environ.get("LMSAUTH_TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("LMSAUTH_TEST_REDIS_URL", "")
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (``./scripts/test``) starts half again as many workers as there are cores:
+    many tests spend their time waiting (on ``lmsauth serve`` and CLI subprocesses starting,
+    servers on loopback, real-time expiries), and with one worker per core a third of the
+    cores' time went unused. Measured on two cores, over SQLite: 7 min 13 s with 2 workers,
+    5 min 31 s with 3, 5 min 20 s with 4; over PostgreSQL and Redis: 7 min 40 s with 2, 6 min
+    35 s with 3. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides when it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # pytest-xdist's own hook reads it
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + cores // 2
+
+
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file with its signing keys, copied for each test: migrating and
