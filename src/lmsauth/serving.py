@@ -14,6 +14,9 @@ binds its h11 protocol only; llhttp accepts megabytes of headers). Here:
 - a head over ``LMSAUTH_MAX_HEADER_BYTES`` is refused with uvicorn's own 400 and the
   connection closed.
 
+And it tells the app (``core.edge.BODY_RECEIVED`` in the scope) once it holds a request's
+whole body, so that reading it needs no timer.
+
 The body's timeout is the app's (``core.edge``), which can answer it in HTTP.
 """
 
@@ -25,6 +28,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from lmsauth.core.edge import BODY_RECEIVED
 from lmsauth.settings import Settings
 
 PROTOCOL = "lmsauth.serving:BoundedHttpToolsProtocol"
@@ -84,6 +88,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm_head_timer()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.message_event.is_set():  # the app's receive() won't wait
+            self.scope[BODY_RECEIVED] = True  # type: ignore[literal-required]
 
     def _count_head(self, size: int) -> None:
         self._head_bytes += size

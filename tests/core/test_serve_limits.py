@@ -27,6 +27,7 @@ LIMITS = {
     "LMSAUTH_MAX_HEADER_BYTES": "4096",
     "LMSAUTH_KEEP_ALIVE_SECONDS": "60",
     "LMSAUTH_MAX_CONCURRENCY": "3",
+    "LMSAUTH_MAX_BODY_BYTES": "2048",
 }
 
 
@@ -88,6 +89,50 @@ def test_a_body_declared_and_not_sent_gets_408_and_the_connection_closes(server:
     assert b"\r\nconnection: close\r\n" in answer.lower()
     assert answer.endswith(b"Request body not received in time")
     assert time.monotonic() - started >= 0.9  # the bound was waited out, not skipped
+
+
+def test_a_body_in_two_parts_is_read_whole(server: Server) -> None:
+    """The server says when it holds the whole body (``core.edge.BODY_RECEIVED``), and only
+    then is the body read without the bound's timer: a body whose second half comes later is
+    waited for, and answered as a whole form (a 401 for the unknown client, not a 400 for a
+    truncated body nor a 408)."""
+    form = b"grant_type=authorization_code&client_id=1&client_secret=x&code=abc&redirect_uri=urn%3Aietf"
+    with connect(server) as sock:
+        sock.sendall(
+            head(
+                "POST /login/oauth2/token HTTP/1.1",
+                "Content-Type: application/x-www-form-urlencoded",
+                f"Content-Length: {len(form)}",
+                "Connection: close",
+            )
+            + form[:40]
+        )
+        time.sleep(0.3)  # pacing the client's second half, well inside the 1 s bound
+        sock.sendall(form[40:])
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:300]
+    assert b'"error":"invalid_client"' in answer
+
+
+def test_a_chunked_body_over_the_bound_sent_whole_is_refused(server: Server) -> None:
+    """A body with no declared length is counted as it is read, also when the server already
+    holds all of it: the token endpoint refuses it in its own format (400 invalid_request)."""
+    chunk = b"a=" + b"x" * 3000
+    with connect(server) as sock:
+        sock.sendall(
+            head(
+                "POST /login/oauth2/token HTTP/1.1",
+                "Content-Type: application/x-www-form-urlencoded",
+                "Transfer-Encoding: chunked",
+                "Connection: close",
+            )
+            + f"{len(chunk):x}\r\n".encode()
+            + chunk
+            + b"\r\n0\r\n\r\n"
+        )
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert answer.endswith(b'{"error":"invalid_request","error_description":"request body too large"}')
 
 
 def test_a_body_the_app_never_reads_does_not_keep_the_connection(server: Server) -> None:

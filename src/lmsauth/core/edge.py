@@ -42,6 +42,9 @@ _TRANSFER_ENCODING = b"transfer-encoding"
 _CLOSE = (b"connection", b"close")
 _HSTS = (b"strict-transport-security", b"max-age=31536000")
 TOO_LARGE = b"Request body too large"
+# Set in the scope by the server (``lmsauth.serving``) once it holds the request's whole body:
+# ``receive`` then answers without waiting, so the body's bound needs no timer.
+BODY_RECEIVED = "lmsauth.body_received"
 TIMED_OUT = b"Request body not received in time"
 
 
@@ -121,7 +124,7 @@ class Edge:
                 await _send_plain(edge_send, 413, TOO_LARGE)
             else:
                 try:
-                    await self.app(scope, self._bounded(receive, body), edge_send)
+                    await self.app(scope, self._bounded(scope, receive, body), edge_send)
                 except BodyTimeout:  # raised in a layer outside the app's own error handlers
                     if responded:
                         raise
@@ -136,10 +139,13 @@ class Edge:
         # traceback after this returns, and each request runs in a task of its own.
         REQUEST_ID.reset(reset)
 
-    def _bounded(self, receive: Receive, body: _Body) -> Receive:
+    def _bounded(self, scope: Scope, receive: Receive, body: _Body) -> Receive:
         """``receive`` that raises ``BadParameters`` (413 in each service's format) once the
         body passes ``max_bytes``, whatever the request declared, and ``BodyTimeout`` when the
-        body is not all there ``body_timeout`` seconds after the app first asked for it."""
+        body is not all there ``body_timeout`` seconds after the app first asked for it. The
+        timer (``asyncio.timeout_at``, ~8 us of CPU) is armed only when the server has not
+        said it holds the whole body (``BODY_RECEIVED``): a small form usually arrives with
+        its head, and is then read without one."""
         received = 0
         limit = self.max_bytes
         timeout = self.body_timeout
@@ -149,14 +155,17 @@ class Edge:
             nonlocal received, deadline
             if not body.pending:  # nothing left to wait for: uvicorn answers at once
                 return await receive()
-            if deadline is None:
-                deadline = asyncio.get_running_loop().time() + timeout
             message: Message | None = None
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                pass
+            if scope.get(BODY_RECEIVED):
+                message = await receive()
+            else:
+                if deadline is None:
+                    deadline = asyncio.get_running_loop().time() + timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        message = await receive()
+                except TimeoutError:
+                    pass
             if message is None:  # raised here, not above: its context would read as an outage
                 raise BodyTimeout
             if message["type"] == "http.request":
