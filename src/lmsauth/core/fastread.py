@@ -65,10 +65,15 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+def is_utc_datetime(type_: TypeEngine[Any]) -> bool:
+    """Whether ``type_`` is ``core.db.UTCDateTime`` (the one ``TypeDecorator`` over ``DateTime``;
+    ``core.db`` imports this module, so it is recognised rather than imported)."""
+    return isinstance(type_, TypeDecorator) and isinstance(type_.impl_instance, DateTime)
+
+
 def _decoder(type_: TypeEngine[Any], dialect: str) -> Decoder | None:
     """What turns the driver's value into what the ORM would have given (None: as it is)."""
-    if isinstance(type_, TypeDecorator) and isinstance(type_.impl_instance, DateTime):
-        # ``core.db.UTCDateTime``: stored as naive UTC, read back timezone-aware
+    if is_utc_datetime(type_):  # stored as naive UTC, read back timezone-aware
         return _sqlite_datetime if dialect == "sqlite" else _naive_utc
     if isinstance(type_, Boolean):
         return _boolean if dialect == "sqlite" else None

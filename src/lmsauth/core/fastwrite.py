@@ -57,15 +57,15 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import Connection, DateTime, Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.dml import Insert, Update
-from sqlalchemy.types import TypeDecorator, TypeEngine
+from sqlalchemy.types import TypeEngine
 
-from lmsauth.core.fastread import driver_mode, open_asyncpg_pool, pooled
+from lmsauth.core.fastread import driver_mode, is_utc_datetime, open_asyncpg_pool, pooled
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
@@ -115,12 +115,8 @@ class WriteQuery:
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """SQLAlchemy's bind processor for ``type_``, but ``_sqlite_utc_text`` for a UTCDateTime
-    (a ``TypeDecorator`` over ``DateTime``, as ``core.fastread`` recognises it) on SQLite."""
-    if (
-        dialect.name == "sqlite"
-        and isinstance(type_, TypeDecorator)
-        and isinstance(type_.impl_instance, DateTime)
-    ):
+    on SQLite."""
+    if dialect.name == "sqlite" and is_utc_datetime(type_):
         return _sqlite_utc_text
     processor: Callable[[Any], Any] | None = type_.dialect_impl(dialect).bind_processor(dialect)
     return processor
