@@ -4,6 +4,7 @@ has its test."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -334,9 +335,12 @@ def test_a_deleted_tool_links_nothing(client, world) -> None:
 def test_tokens_live_one_hour_by_iat(client, world) -> None:
     classroom(world)
     token = service_token(client, world.client_id())
-    clock.advance(3599)
+    # Moved to instants counted from the token's own whole-second iat: advancing the running
+    # clock by 3599 s from issue left less than a second, minus the request's own time.
+    issued = jwt.decode(token, options={"verify_signature": False})["iat"]
+    clock.set_time(datetime.fromtimestamp(issued + 3599, UTC))
     assert get(client, members_url(world), token).status_code == 200
-    clock.advance(2)
+    clock.set_time(datetime.fromtimestamp(issued + 3601, UTC))
     refused(get(client, members_url(world), token), 401, "Access token expired")
 
 
