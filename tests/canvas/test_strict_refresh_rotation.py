@@ -184,11 +184,11 @@ def test_a_used_token_of_another_client_is_refused_without_revoking(
 
 
 def test_reuse_within_the_grace_period_rotates_again_without_revoking(
-    strict_client, directory: Directory, key: Key, user: Person, monkeypatch: pytest.MonkeyPatch
+    strict_client, directory: Directory, key: Key, user: Person
 ) -> None:
     # Frozen: on a running clock, 1 s short of the grace period leaves only 1 s for the
     # requests in between, which a loaded CI worker has overrun.
-    monkeypatch.setattr(clock, "_frozen", clock.now())
+    clock.freeze()
     _, first = strict_tokens(strict_client, key, user)
     one = rotated(strict_client, key, first["refresh_token"])
     clock.advance(GRACE - 1)
@@ -212,9 +212,9 @@ def test_reuse_within_the_grace_period_rotates_again_without_revoking(
 
 
 def test_the_grace_period_counts_from_the_first_use(
-    strict_client, directory: Directory, key: Key, user: Person, monkeypatch: pytest.MonkeyPatch
+    strict_client, directory: Directory, key: Key, user: Person
 ) -> None:
-    monkeypatch.setattr(clock, "_frozen", clock.now())  # the margins below are exact
+    clock.freeze()  # the margins below are exact
     _, first = strict_tokens(strict_client, key, user)
     one = rotated(strict_client, key, first["refresh_token"])
     clock.advance(GRACE * 0.6)
@@ -262,15 +262,11 @@ def test_zero_grace_makes_any_second_presentation_a_reuse(
 
 
 def test_a_longer_grace_period_is_a_setting(
-    app_client: Callable[..., TestClient],
-    directory: Directory,
-    key: Key,
-    user: Person,
-    monkeypatch: pytest.MonkeyPatch,
+    app_client: Callable[..., TestClient], directory: Directory, key: Key, user: Person
 ) -> None:
     client = app_client(profile=Profile.strict, refresh_reuse_grace_seconds=60)
     _, first = strict_tokens(client, key, user)
-    monkeypatch.setattr(clock, "_frozen", clock.now())  # 1 s short of the grace period, exactly
+    clock.freeze()  # 1 s short of the grace period, exactly
     one = rotated(client, key, first["refresh_token"])
     clock.advance(59)
     rotated(client, key, first["refresh_token"])

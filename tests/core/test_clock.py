@@ -67,3 +67,13 @@ def test_epoch_seconds_follow_the_moved_clock() -> None:
         assert clock.epoch_seconds() - datetime.now(UTC).timestamp() > 3599
     finally:
         clock.reset()
+
+
+def test_freeze_holds_the_clock_until_moved_or_reset() -> None:
+    clock.freeze()
+    held = clock.now()
+    assert clock.now() == held and clock.epoch_seconds() == held.timestamp()
+    clock.advance(3599)
+    assert clock.now() == held + timedelta(seconds=3599)
+    clock.reset()
+    assert close(clock.now(), datetime.now(UTC))

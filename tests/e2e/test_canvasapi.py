@@ -49,10 +49,10 @@ def test_revoked_token_is_invalid(live_server, directory, browser) -> None:
         canvas.get_current_user()
 
 
-def test_expired_token_is_invalid(live_server, directory, browser, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_expired_token_is_invalid(live_server, directory, browser) -> None:
     token = _token(live_server, directory, browser)
     canvas = Canvas(live_server.url, token)
-    monkeypatch.setattr(clock, "_frozen", clock.now())  # 1 s short of the hour, exactly
+    clock.freeze()  # 1 s short of the hour, exactly
     clock.advance(3599)
     canvas.get_current_user()
     clock.advance(2)

@@ -49,6 +49,14 @@ def set_time(moment: datetime) -> None:
     _offset = moment.astimezone(UTC) - datetime.now(UTC)
 
 
+def freeze() -> None:
+    """Hold the clock still where it is (``advance`` still moves it; ``set_time`` and ``reset``
+    let it run again): a check a second short of a lifetime is then exact however long the
+    requests in between take."""
+    global _frozen
+    _frozen = now()
+
+
 def reset() -> None:
     """Return to real time."""
     global _offset, _frozen
