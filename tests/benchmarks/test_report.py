@@ -13,7 +13,7 @@ def _rows(grant_runs: list[float], floor_runs: list[float]) -> str:
         "s4-sqlite": {"rps": sorted(grant_runs)[1], "rps_runs": grant_runs},
     }
     lines: list[str] = []
-    report._issue13_targets(lines, results, None, None)
+    report._issue13_targets(lines, results, None)
     prefix = "| 4 (SQLite, code exchange) / Starlette POST floor"
     return next(line for line in lines if line.startswith(prefix))
 
