@@ -248,6 +248,49 @@ def test_user_generated_lists_only_manual_tokens_a_page_at_a_time(
     assert own_oauth["can_manually_regenerate"] is False
 
 
+def test_the_list_shows_each_token_as_reading_it_alone_does(client, owner, own_token) -> None:
+    """The list is read on the driver (``manual.user_generated_page``), a token alone through the
+    ORM: every field of every row must agree, including times, scopes and an expiry."""
+    expiry = (clock.now() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    scoped = create(client, own_token, **{"token[purpose]": "Scoped", "token[expires_at]": expiry})
+    assert scoped.status_code == 200, scoped.text
+    clock.advance(60)
+    assert me(client, scoped.json()["visible_token"]).status_code == 200  # sets its last_used_at
+    renamed = client.put(
+        f"/api/v1/users/self/tokens/{scoped.json()['id']}",
+        data={"token[purpose]": "Scoped, renamed"},
+        headers=bearer(own_token),
+    )
+    assert renamed.status_code == 200, renamed.text  # and its updated_at, a minute after creation
+    clock.advance(60)
+    create(client, own_token, **{"token[purpose]": "Later"})
+    listed = client.get("/api/v1/users/self/user_generated_tokens", headers=bearer(own_token))
+    assert listed.status_code == 200
+    rows = listed.json()
+    assert [row["purpose"] for row in rows] == ["Grading script", "Scoped, renamed", "Later"]
+    assert rows[1]["last_used_at"] is not None and rows[1]["expires_at"] == expiry
+    assert rows[1]["updated_at"] != rows[1]["created_at"]
+    for row in rows:
+        alone = client.get(f"/api/v1/users/self/tokens/{row['id']}", headers=bearer(own_token)).json()
+        assert list(row) == TOKEN_FIELDS and row == alone
+
+
+def test_a_page_past_the_end_is_empty_and_still_counts_them_all(client, owner, own_token) -> None:
+    for number in range(4):
+        create(client, own_token, **{"token[purpose]": f"Script {number}"})
+    doomed = create(client, own_token, **{"token[purpose]": "Doomed"}).json()
+    client.delete(f"/api/v1/users/self/tokens/{doomed['id']}", headers=bearer(own_token))
+    listing = "/api/v1/users/self/user_generated_tokens"
+    past = client.get(f"{listing}?per_page=2&page=9", headers=bearer(own_token))
+    assert past.status_code == 200 and past.json() == []
+    # five live tokens (the deleted one is neither listed nor counted): three pages of two ...
+    assert 'page=3&per_page=2>; rel="last"' in past.headers["link"]
+    # ... and one of five
+    first = client.get(f"{listing}?per_page=5", headers=bearer(own_token))
+    assert [row["purpose"] for row in first.json()] == ["Grading script"] + [f"Script {n}" for n in range(4)]
+    assert 'rel="next"' not in first.headers["link"]
+
+
 # ---------------------------------------------------------------- permissions, both ways
 
 
@@ -307,6 +350,11 @@ def test_an_admin_lists_reads_and_deletes_anyones_tokens(client, directory: Dire
     deleted = client.delete(f"{path}/tokens/{theirs[:5]}", headers=bearer(admin_token))
     assert deleted.status_code == 200 and deleted.json()["workflow_state"] == "deleted"
     assert me(client, theirs).status_code == 401
+    assert client.get(f"{path}/user_generated_tokens", headers=bearer(admin_token)).json() == []
+    # A person deleted is not found, for an admin too.
+    gone = client.delete(f"/api/v1/accounts/self/users/{other.id}", headers=bearer(admin_token))
+    assert gone.status_code == 200, gone.text
+    assert client.get(f"{path}/user_generated_tokens", headers=bearer(admin_token)).status_code == 404
 
 
 def test_an_admin_cannot_read_another_persons_oauth_token(client, directory: Directory, other) -> None:

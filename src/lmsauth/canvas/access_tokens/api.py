@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,7 +22,8 @@ from lmsauth.canvas.context import CanvasContext
 from lmsauth.canvas.errors import bad_request, not_found, unauthorized
 from lmsauth.canvas.models import AccessToken, DeveloperKey, User, local_id
 from lmsauth.canvas.pagination import page_request, paginate
-from lmsauth.core.db import row_id
+from lmsauth.core.db import Database, row_id
+from lmsauth.core.fastread import ReadQuery
 from lmsauth.core.web import ORJSONResponse, Params
 
 TOKEN_PARAMS = ("token[purpose]", "token[expires_at]", "token[regenerate]", "token[scopes][]")
@@ -35,7 +37,7 @@ class Owner:
     is_caller: bool
 
 
-async def _owner(session: AsyncSession, bearer: Bearer, raw: str, *, admin_may: bool) -> Owner:
+def _owner_id(bearer: Bearer, raw: str, *, admin_may: bool) -> int | None:
     """``self``, or a user id (local or global). Another person's id is refused before it is
     looked up unless an admin may act on it."""
     if raw == "self":
@@ -46,10 +48,24 @@ async def _owner(session: AsyncSession, bearer: Bearer, raw: str, *, admin_may: 
         raise not_found()
     if user_id != bearer.user.id and not (admin_may and bearer.user.is_admin):
         raise unauthorized()
+    return user_id
+
+
+async def _owner(session: AsyncSession, bearer: Bearer, raw: str, *, admin_may: bool) -> Owner:
+    user_id = _owner_id(bearer, raw, admin_may=admin_may)
     user = await session.get(User, user_id) if user_id is not None else None
     if user is None or user.workflow_state == "deleted":
         raise not_found()
     return Owner(user, user.id == bearer.user.id)
+
+
+_USER_STATE = ReadQuery(select(User.workflow_state).where(User.id == bindparam("user_id")))
+
+
+async def _listable(db: Database, user_id: int) -> bool:
+    """Whether another person's tokens may be listed: the person exists and is not deleted."""
+    row = await db.reads.one(_USER_STATE, user_id=user_id)
+    return row is not None and row[0] != "deleted"
 
 
 async def _token(session: AsyncSession, owner: Owner, raw: str) -> tuple[AccessToken, DeveloperKey]:
@@ -66,14 +82,15 @@ class AccessTokensApi:
     async def list_user_generated(self, request: Request, bearer: Bearer, params: Params) -> Response:
         """GET /api/v1/users/:user_id/user_generated_tokens: manual tokens, 10 a page."""
         asked = page_request(params)
-        async with self.ctx.db.session() as session:
-            owner = await _owner(session, bearer, request.path_params["user_id"], admin_may=True)
-            rows, key, total = await manual.user_generated_tokens(
-                session, owner.user.id, offset=asked.offset, limit=asked.per_page
-            )
-            body = [manual.token_json(row, key) for row in rows] if key is not None else []
+        user_id = _owner_id(bearer, request.path_params["user_id"], admin_may=True)
+        if user_id is None or (user_id != bearer.user.id and not await _listable(self.ctx.db, user_id)):
+            raise not_found()  # the caller's own user is live: the bearer's read checked it
+        page = await manual.user_generated_page(
+            self.ctx.db, user_id, offset=asked.offset, limit=asked.per_page
+        )
+        body = [manual.token_json(row, page.key) for row in page.tokens] if page.key is not None else []
         response = ORJSONResponse(body)
-        return paginate(response, request, self.ctx.settings.public_url, asked, total)
+        return paginate(response, request, self.ctx.settings.public_url, asked, page.total)
 
     async def create(self, request: Request, bearer: Bearer, params: Params) -> Response:
         """POST /api/v1/users/:user_id/tokens: the one answer that shows the whole token."""
