@@ -53,8 +53,11 @@ OPENAPI = Path(__file__).parent / "openapi.yaml"
 @functools.cache
 def openapi_json() -> bytes:
     """The spec-first OpenAPI document (``openapi.yaml``, DESIGN.md "Web stack") as JSON,
-    converted once per process. It describes every service at its default paths."""
-    return json.dumps(yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))).encode()
+    converted once per process. It describes every service at its default paths. PyYAML's
+    libyaml loader (in its wheels) reads it in ~50 ms where the pure-Python one takes ~290 ms of
+    every server's start; the same safe loader, so the same document."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return json.dumps(yaml.load(OPENAPI.read_text(encoding="utf-8"), Loader=loader)).encode()  # noqa: S506
 
 
 def parse_services(text: str) -> frozenset[str]:
