@@ -43,6 +43,23 @@ def lmsauth(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def lmsauth_in_process(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``lmsauth ARGS`` run by click's ``CliRunner`` in this process, with the same environment
+    as ``lmsauth`` (every other ``LMSAUTH_*`` variable unset while it runs): for the tests of
+    what a verb does, which would otherwise pay a second of start-up per call. The process
+    itself (entry point, exit status, stdout and stderr apart) is what this module's tests,
+    which use ``lmsauth``, are for."""
+    from click.testing import CliRunner
+
+    from lmsauth.cli import main
+
+    unset: dict[str, str | None] = {name: None for name in os.environ if name.startswith("LMSAUTH_")}
+    ran = CliRunner().invoke(main, list(args), env={**unset, "LMSAUTH_DATA_DIR": str(data_dir)})
+    if ran.exception is not None and not isinstance(ran.exception, SystemExit):
+        raise ran.exception
+    return subprocess.CompletedProcess(["lmsauth", *args], ran.exit_code, ran.stdout, ran.stderr)
+
+
 def one_json_object(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     """Exactly one JSON object on stdout, and nothing else."""
     assert result.returncode == 0, result.stderr

@@ -1,5 +1,6 @@
-"""``lmsauth course`` and ``lmsauth enrollment`` as operators run them (a subprocess, one JSON
-object per ``--json``), and ``[[courses]]`` in seed files, the demo seed's among them."""
+"""``lmsauth course`` and ``lmsauth enrollment`` as operators run them (one JSON object per
+``--json``; run in this process by ``lmsauth_in_process``, as ``tests/core/test_cli.py`` runs
+other verbs as a subprocess), and ``[[courses]]`` in seed files, the demo seed's among them."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from lmsauth.core.db import Database
 from lmsauth.settings import Settings
 from tests.canvas.courses.conftest import rows
 from tests.conftest import Directory, run
-from tests.core.test_cli import lmsauth, one_json_object, stored
+from tests.core.test_cli import lmsauth_in_process as lmsauth
+from tests.core.test_cli import one_json_object, stored
 
 
 def test_course_and_enrollment_verbs(tmp_path: Path) -> None:

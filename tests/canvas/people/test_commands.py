@@ -1,5 +1,6 @@
 """``lmsauth user`` (``canvas.people.commands``) as operators run it, following
-``tests/core/test_cli.py``: a subprocess, one JSON object per ``--json``."""
+``tests/core/test_cli.py``: one JSON object per ``--json``. The verbs run in this process
+(``lmsauth_in_process``); ``tests/core/test_cli.py`` runs them as a subprocess."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from lmsauth.canvas.models import Login, User
-from tests.core.test_cli import lmsauth, one_json_object, stored
+from tests.core.test_cli import lmsauth_in_process as lmsauth
+from tests.core.test_cli import one_json_object, stored
 
 
 def test_list_show_update_and_delete(tmp_path: Path) -> None:
