@@ -97,7 +97,7 @@ class PostgresDatabases:
     """This worker's databases on the server ``LMSAUTH_TEST_DATABASE_URL`` names (managed
     through its database, ``test``): a migrated template with a signing key, made once, and
     from it one working database that each test gets empty. Emptying it (DELETE from every
-    table, the template's signing keys put back, sequences restarted: ~10 ms) is far cheaper
+    table, the template's signing keys put back, sequences restarted: ~15 ms) is far cheaper
     than ``CREATE DATABASE ... TEMPLATE`` per test (~0.5 s, WAL-logged and fsynced)."""
 
     def __init__(self, url: str, worker: str) -> None:
@@ -109,6 +109,7 @@ class PostgresDatabases:
         self.template = f"{self.prefix}_template"
         self.working = f"{self.prefix}_work"
         self._signing_keys: list[asyncpg.Record] = []
+        self._sequences: list[tuple[str, int]] | None = None  # name, start: read once
 
     def url_of(self, name: str) -> str:
         return self.url.set(database=name).render_as_string(hide_password=False)
@@ -158,33 +159,49 @@ class PostgresDatabases:
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def empty_working(self) -> None:
-        """Back to the template's rows; if anything holds a lock past 5 s, a new copy."""
+        """Back to the template's rows; if anything holds a lock past 5 s, a new copy.
+
+        ~15 ms a test where it took ~30: the deletes go as one script, and each sequence goes
+        back to its start with ``setval(..., false)`` (``ALTER SEQUENCE ... RESTART`` gives each
+        a new file: 14 ms for the 25). ``setval`` is not rolled back with the transaction, which
+        changes nothing here: a failure makes a new copy."""
         tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
 
         async def work() -> None:
             connection = await asyncpg.connect(self._dsn(self.working), timeout=10)
             try:
-                async with connection.transaction():
-                    await connection.execute("SET LOCAL lock_timeout = '5s'")
+                if self._sequences is None:
+                    self._sequences = [
+                        (str(row[0]), int(row[1]))
+                        for row in await connection.fetch(
+                            "SELECT sequencename, start_value FROM pg_sequences WHERE schemaname = 'public'"
+                        )
+                    ]
+                restarts = ", ".join(
+                    f"setval('\"{name}\"', {start}, false)" for name, start in self._sequences
+                )
+                script = [
+                    "BEGIN",
+                    "SET LOCAL lock_timeout = '5s'",
                     # No triggers: the change capture of exported tables would log the deletes.
-                    await connection.execute("SET LOCAL session_replication_role = 'replica'")
-                    for table in tables:
-                        await connection.execute(f'DELETE FROM "{table}"')
+                    "SET LOCAL session_replication_role = 'replica'",
+                    *(f'DELETE FROM "{table}"' for table in tables),
+                    *([f"SELECT {restarts}"] if restarts else []),
+                ]
+                await connection.execute(";\n".join(script))
+                try:
                     if self._signing_keys:
-                        columns = list(self._signing_keys[0].keys())
                         await connection.copy_records_to_table(
                             "signing_keys",
                             records=[tuple(row) for row in self._signing_keys],
-                            columns=columns,
+                            columns=list(self._signing_keys[0].keys()),
                         )
-                    sequences = await connection.fetch(
-                        "SELECT sequence_name FROM information_schema.sequences "
-                        "WHERE sequence_schema = 'public'"
-                    )
-                    for row in sequences:
-                        await connection.execute(f'ALTER SEQUENCE "{row[0]}" RESTART')
+                    await connection.execute("COMMIT")
+                except BaseException:
+                    await connection.execute("ROLLBACK")
+                    raise
             finally:
-                await connection.close()
+                connection.terminate()  # nothing is pending: no need to wait for the goodbye
 
         try:
             _in_own_loop(work)
