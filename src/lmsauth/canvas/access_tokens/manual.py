@@ -322,9 +322,7 @@ async def visible_tokens(session: AsyncSession, user_id: int) -> list[tuple[Acce
     return [(row, key) for row, key in rows]
 
 
-_DEFAULT_KEY_ID = (
-    select(DeveloperKey.id).where(DeveloperKey.is_default.is_(True)).order_by(DeveloperKey.id).limit(1)
-).scalar_subquery()
+_DEFAULT_KEY_ID = _DEFAULT_KEY.with_only_columns(DeveloperKey.id).scalar_subquery()
 _USER_GENERATED = (
     AccessToken.user_id == bindparam("user_id"),
     AccessToken.developer_key_id == _DEFAULT_KEY_ID,
@@ -371,6 +369,6 @@ async def user_generated_page(db: Database, user_id: int, *, offset: int, limit:
     end has no row to carry the count, so only then is it counted apart."""
     rows = await db.reads.all(_PAGE, user_id=user_id, limit=limit, offset=offset)
     if not rows:
-        total = 0 if offset == 0 else (await db.reads.one(_COUNT, user_id=user_id) or (0,))[0]
-        return TokenPage([], None, total)
+        counted = await db.reads.one(_COUNT, user_id=user_id) if offset > 0 else None
+        return TokenPage([], None, counted[0] if counted is not None else 0)
     return TokenPage([ListedToken(*row[:-2]) for row in rows], ListedKey(rows[0][-2]), rows[0][-1])
