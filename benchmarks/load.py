@@ -304,20 +304,26 @@ def run_once(
     )
 
 
-def _profiler(name: str, server: procs.Server, cfg: Settings) -> subprocess.Popen[bytes] | None:
-    """With ``LMSAUTH_BENCH_PROFILE=DIR``: py-spy samples the server (200 Hz, on the load
-    generator's core) during the first measured run of each scenario, into ``DIR/NAME.txt``
-    (collapsed stacks; ``python -m benchmarks.profile_summary`` reads them). The profiled
-    run pays for py-spy, so a profiling run's figures are not the benchmark's."""
-    folder = os.environ.get("LMSAUTH_BENCH_PROFILE")
-    if not folder:
-        return None
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    command = ["taskset", "-c", str(cfg.client_cpu), "py-spy", "record", "--nonblocking", "-r", "200"]
-    command += ["-d", str(max(1, int(cfg.duration) - 2)), "-f", "raw", "-o", f"{folder}/{name}.txt"]
-    return subprocess.Popen(
-        [*command, "-p", str(server.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def _profilers(name: str, server: procs.Server, cfg: Settings) -> list[subprocess.Popen[bytes]]:
+    """Profilers of the server during the first measured run of each scenario, on the load
+    generator's core (a profiled run pays for them, so its figures are not the benchmark's):
+    with ``LMSAUTH_BENCH_PROFILE=DIR``, py-spy (200 Hz, Python's frames) into ``DIR/NAME.txt``
+    (collapsed stacks; ``python -m benchmarks.profile_summary`` reads them); with
+    ``LMSAUTH_BENCH_PERF=DIR``, ``perf record -e cpu-clock -g`` (1 kHz, every thread's CPU,
+    the kernel's included) into ``DIR/NAME.perf`` (``python -m benchmarks.perf_summary``)."""
+    seconds = str(max(1, int(cfg.duration) - 2))
+    pinned = ["taskset", "-c", str(cfg.client_cpu)]
+    commands: list[list[str]] = []
+    if folder := os.environ.get("LMSAUTH_BENCH_PROFILE"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        spy = ["py-spy", "record", "--nonblocking", "-r", "200", "-d", seconds, "-f", "raw"]
+        commands.append([*pinned, *spy, "-o", f"{folder}/{name}.txt", "-p", str(server.pid)])
+    if folder := os.environ.get("LMSAUTH_BENCH_PERF"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        perf = ["perf", "record", "-e", "cpu-clock", "-F", "1000", "-g", "-p", str(server.pid)]
+        commands.append([*pinned, *perf, "-o", f"{folder}/{name}.perf", "--", "sleep", seconds])
+    quiet = subprocess.DEVNULL
+    return [subprocess.Popen(command, stdout=quiet, stderr=quiet) for command in commands]
 
 
 def measure(
@@ -355,9 +361,9 @@ def measure(
         procs.wait_idle(server.pids())
         if not server.alive():
             raise BenchError(f"{name}: server died\n{server.log_tail()}")
-        profiler = _profiler(name, server, cfg) if rep == 1 else None
+        profilers = _profilers(name, server, cfg) if rep == 1 else []
         run = run_once(req, cfg.duration, cfg, raw_dir / f"{name}.{rep}.txt", server, watch_db=watch_db)
-        if profiler is not None:
+        for profiler in profilers:
             profiler.wait(timeout=60)
         result.runs.append(run)
         log(
