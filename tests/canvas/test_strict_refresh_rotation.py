@@ -471,6 +471,35 @@ def test_canvas_profile_does_not_rotate(client, directory: Directory, key: Key, 
     assert (row.family_id, row.refresh_used_at, row.workflow_state) == (None, None, "active")
 
 
+def test_family_lookups_read_a_partial_index(settings: Settings, directory: Directory) -> None:
+    """Only rotations set ``family_id``, so its index leaves every other row out (a code
+    exchange writes no entry of it), and a family lookup still reads that index, not the
+    whole table (PostgreSQL is told to avoid a scan wherever an index can answer)."""
+    directory.key()  # the test's database, migrated
+    lookup = select(AccessToken.id).where(tokens._in_family(7))
+
+    async def definition_and_plan() -> tuple[str, str]:
+        db = Database(settings.resolved_database_url)
+        try:
+            async with db.session() as session:
+                dialect = session.get_bind().dialect
+                sql = str(lookup.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+                if dialect.name == "sqlite":
+                    found = "SELECT sql FROM sqlite_master WHERE name = 'ix_access_tokens_family_id'"
+                    plan = [row[-1] for row in await session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}"))]
+                else:
+                    found = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_access_tokens_family_id'"
+                    await session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+                    plan = [row[0] for row in await session.execute(sa.text(f"EXPLAIN {sql}"))]
+                return str((await session.execute(sa.text(found))).scalar_one()), " ".join(plan)
+        finally:
+            await db.dispose()
+
+    definition, plan = run(definition_and_plan())
+    assert definition.replace("(", "").replace(")", "").endswith("WHERE family_id IS NOT NULL"), definition
+    assert "ix_access_tokens_family_id" in plan, plan
+
+
 # ---------------------------------------------------------------- migration 0005
 
 
