@@ -17,10 +17,12 @@ def test_each_grant_names_its_pages_and_skips_the_indexes_it_does_not_change() -
     assert isinstance(code, dict) and isinstance(refresh, dict)
     written = set(code["by_table_or_index"])
     assert {"access_tokens", "authorization_codes", "export_changes_pending"} <= written
-    assert "sqlite_autoindex_access_tokens_1(token_digest)" in written
+    assert any(name.endswith("(token_digest)") for name in written), written
+    assert any(name.endswith("(refresh_digest)") for name in written), written
     assert "ix_access_tokens_family_id" not in written
     assert 5 <= code["pages_per_grant"] < 20
     refreshed = set(refresh["by_table_or_index"])
-    assert {"access_tokens", "sqlite_autoindex_access_tokens_1(token_digest)"} <= refreshed
-    assert not any("(refresh_digest)" in name for name in refreshed), refreshed
+    assert "access_tokens" in refreshed
+    assert any(name.endswith("(token_digest)") for name in refreshed), refreshed
+    assert not any(name.endswith("(refresh_digest)") for name in refreshed), refreshed
     assert 2 <= refresh["pages_per_grant"] < code["pages_per_grant"]
