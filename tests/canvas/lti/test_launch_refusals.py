@@ -113,6 +113,27 @@ def test_authorize_redirect_refuses_a_missing_or_bad_hint(setting: Setting) -> N
         assert response.json() == {"status": "bad_request", "message": "Invalid lti_message_hint"}
 
 
+def test_a_malformed_parameter_is_refused_in_canvas_json_at_both_steps(setting: Setting) -> None:
+    """A NUL, an oversized or a repeated value of any parameter the steps read gets Canvas's
+    JSON 400 naming it, not the app's plain-text fallback, whichever check would read it."""
+    login = setting.login()
+    for path in ("/api/lti/authorize_redirect", "/api/lti/authorize"):
+        for name, bad, why in (
+            ("scope", "openid\x00", "is malformed"),
+            ("state", "s" * 5000, "is too long"),
+            ("nonce", None, "was given more than once"),
+        ):
+            pairs = list(setting.auth_request(login).items())
+            if bad is None:
+                pairs.append((name, "again"))
+            else:
+                pairs = [(key, bad if key == name else value) for key, value in pairs]
+            response = setting.client.get(f"{path}?{urlencode(pairs)}")
+            assert response.status_code == 400, (path, name, response.text)
+            assert response.headers["content-type"].startswith("application/json"), (path, name)
+            assert response.json() == {"errors": [{"message": f"the {name} parameter {why}"}]}
+
+
 # ---------------------------------------------------------------------------- authorize
 
 

@@ -49,7 +49,7 @@ from lmsauth.canvas.tool_models import ExternalTool
 from lmsauth.core import clock
 from lmsauth.core.db import row_id
 from lmsauth.core.errors import BadParameters, WireError
-from lmsauth.core.web import read_params, templates
+from lmsauth.core.web import Params, read_params, templates
 
 LTI_PAGES = Path(__file__).parent / "pages"
 LAUNCH_TTL = 300  # the cached launch and the message hint (spec 2.1, 11)
@@ -68,6 +68,16 @@ OIDC_PARAMS = (
     "scope",
 )
 FORWARDED = (*OIDC_PARAMS, "state")
+
+
+async def _oidc_params(request: Request) -> Params:
+    """The request's parameters, each one these steps read checked at once (given twice, too
+    long, or holding a NUL), so that a bad one is refused in Canvas's JSON shape before any
+    check runs, not by the app's plain-text fallback halfway through them."""
+    params = await read_params(request)
+    for name in FORWARDED:
+        params.get(name)
+    return params
 
 
 # ---------------------------------------------------------------------------- signed values
@@ -315,7 +325,7 @@ class LtiLaunch:
     async def authorize_redirect(self, request: Request) -> Response:
         """GET or POST /api/lti/authorize_redirect (spec 2.2)."""
         try:
-            params = await read_params(request)
+            params = await _oidc_params(request)
         except BadParameters as exc:
             return bad_request(exc.message).response()
         raw_hint = params.get("lti_message_hint")
@@ -339,7 +349,7 @@ class LtiLaunch:
         one naming the OIDC error; a bad hint, an unknown client or an unregistered
         ``redirect_uri`` are answered at once, with no form."""
         try:
-            params = await read_params(request)
+            params = await _oidc_params(request)
         except BadParameters as exc:
             return bad_request(exc.message).response()
         error: tuple[str, str] | None = None
