@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,8 +117,16 @@ def test_a_server_that_cannot_start_fails_the_run_with_its_log(tmp_path: Path) -
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_folders() -> Iterator[None]:
-    """What the tests above started, they stopped: no throwaway folder of theirs is left."""
-    before = set(Path("/tmp").glob("lmsauth-backends.*"))
-    yield
-    assert set(Path("/tmp").glob("lmsauth-backends.*")) <= before
+def _no_leftover_folders(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """What the tests above started, they stopped: no throwaway folder of theirs is left. Each
+    test's scripts make their folders in a temporary directory of its own (``TMPDIR``, short,
+    as the servers' sockets live there), so that another worker's test running at the same
+    time cannot count as this one's leftover."""
+    own = Path(tempfile.mkdtemp(prefix="lb"))
+    own.chmod(0o755)  # as /tmp lets them: the throwaway servers may run as another user
+    monkeypatch.setenv("TMPDIR", str(own))
+    try:
+        yield
+        assert list(own.glob("lmsauth-backends.*")) == []
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
