@@ -66,10 +66,8 @@ def checkpoint(database: str) -> None:
 
 async def run(database: str, canvas: data.Canvas, codes: list[str], refresh: list[str]) -> dict[str, object]:
     from lmsauth.app import create_app
-    from lmsauth.core import fastwrite
     from lmsauth.settings import Settings
 
-    fastwrite.SQLITE_CHECKPOINT_EVERY = 10**9  # nothing copied back while the WAL is read
     auth = f"client_id={canvas.client_id}&client_secret={quote(canvas.client_secret, safe='')}"
     redirect = quote(data.REDIRECT_URI, safe="")
     scenarios = {
